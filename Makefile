@@ -1,0 +1,33 @@
+# make build  - build the demo recipe (dataset_scripts/demo.yaml) into build/demo, offline
+# make test   - run the test suite (needs only what is in this repository)
+# make check-shared - checks on the larger real data in ../shared/data
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: build test check-shared install clean
+
+# torch goes in first and pinned: left to the resolver, transformers would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+build: $(STAMP)
+	$(BIN)/ftbuild build dataset_scripts/demo.yaml --output build/demo --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+check-shared: $(STAMP)
+	$(BIN)/python -m pytest -q -m shared
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,31 @@
+"""hf_ftbuilder: build high-quality, Hub-ready fine-tuning datasets from one YAML recipe.
+
+>>> import hf_ftbuilder
+>>> result = hf_ftbuilder.build("dataset_scripts/demo.yaml")   # doctest: +SKIP
+>>> result.dataset["train"]                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import STAGES, Recipe, load_config
+from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
+from .pipeline import BuildResult, build
+from .stats import StageStats
+
+__all__ = [
+    "STAGES",
+    "BuildResult",
+    "ConfigError",
+    "FtBuilderError",
+    "MissingDependencyError",
+    "OutputError",
+    "Recipe",
+    "SourceError",
+    "StageError",
+    "StageStats",
+    "__version__",
+    "build",
+    "load_config",
+]

@@ -1,0 +1,73 @@
+"""The ``ftbuild`` command: a thin layer over :mod:`hf_ftbuilder`'s functions."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .config import STAGES, load_config
+from .errors import FtBuilderError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ftbuild", description="Build fine-tuning datasets from YAML recipes.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="build a dataset from a recipe")
+    build.add_argument("recipe", help="the YAML recipe")
+    build.add_argument("--output", "-o", help="output folder (default: output.dir or build/<name>)")
+    build.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier build")
+    build.add_argument("--until", choices=STAGES, help="stop after this stage and write what stands")
+    verbosity = build.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+
+    validate = sub.add_parser("validate", help="check a recipe and print it with every default filled in")
+    validate.add_argument("recipe", help="the YAML recipe")
+    return parser
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("hf_ftbuilder")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    if quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``ftbuild``; returns the exit code (2 for project errors)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            recipe = load_config(args.recipe)
+            sys.stdout.write(recipe.to_yaml())
+            return 0
+        _configure_logging(args.verbose, args.quiet)
+        from .pipeline import build
+
+        result = build(args.recipe, output_dir=args.output, overwrite=args.overwrite, until=args.until)
+        sizes = ", ".join(f"{name}={entry['num_rows']}" for name, entry in result.quality["splits"].items())
+        print(f"built {result.output_dir} ({sizes})")
+        return 0
+    except FtBuilderError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""The recipe: one pydantic model per stage, loaded from YAML by :func:`load_config`.
+
+Every model forbids unknown keys, so a typo such as ``treshold:`` fails with the key path
+instead of being ignored. A stage receives only its own sub-config. Paths in ``sources`` are
+resolved against the recipe's folder (``Recipe.base_dir``); ``output.dir`` against the working
+directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "STAGES",
+    "Balance",
+    "Card",
+    "Clean",
+    "CsvSource",
+    "Dedup",
+    "Extract",
+    "HfSource",
+    "HtmlDirSource",
+    "JsonlSource",
+    "Label",
+    "Output",
+    "ParquetSource",
+    "Recipe",
+    "Report",
+    "Source",
+    "Split",
+    "TextDirSource",
+    "load_config",
+]
+
+#: The stages of a build, in order. ``--until`` takes one of these names.
+STAGES = ("collect", "extract", "clean", "dedup", "label", "split", "balance", "report", "write")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sources --------------------------------------------------------------------------------
+
+
+class _FileSource(_Section):
+    path: str = Field(description="a file, or a glob such as raw/*.jsonl, relative to the recipe")
+    text_column: str = "text"
+
+
+class JsonlSource(_FileSource):
+    """JSON Lines: one JSON object a line."""
+
+    type: Literal["jsonl"]
+
+
+class CsvSource(_FileSource):
+    """CSV with a header row; every value is read as a string."""
+
+    type: Literal["csv"]
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class ParquetSource(_FileSource):
+    """Parquet files."""
+
+    type: Literal["parquet"]
+
+
+class TextDirSource(_Section):
+    """A folder of text files, one file a row."""
+
+    type: Literal["text_dir"]
+    path: str
+    pattern: str = "**/*.txt"
+    encoding: str = "utf-8"
+
+
+class HtmlDirSource(_Section):
+    """A folder of saved HTML pages (.html, .htm, .html.gz), one page a row."""
+
+    type: Literal["html_dir"]
+    path: str
+    patterns: list[str] = Field(default_factory=lambda: ["**/*.html", "**/*.htm", "**/*.html.gz"])
+
+
+class HfSource(_Section):
+    """A dataset saved with ``save_to_disk``, a local folder of parquet/jsonl/csv files, or a Hub id."""
+
+    type: Literal["hf"]
+    path: str
+    split: str = "train"
+    text_column: str = "text"
+
+
+Source = Annotated[
+    JsonlSource | CsvSource | ParquetSource | TextDirSource | HtmlDirSource | HfSource,
+    Field(discriminator="type"),
+]
+SOURCE_TYPES = ("jsonl", "csv", "parquet", "text_dir", "html_dir", "hf")
+
+
+# --- stages ---------------------------------------------------------------------------------
+
+
+class Extract(_Section):
+    """HTML to main text with trafilatura."""
+
+    format: Literal["txt", "markdown"] = "txt"
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+    detect_language: bool = Field(
+        True, description="when the page has no <html lang>, detect the language offline (py3langid)"
+    )
+
+
+class Clean(_Section):
+    """Text normalisation; rows left empty are dropped with reason ``empty``."""
+
+    html: bool = Field(True, description="unescape HTML entities and remove leftover tags")
+    unicode: Literal["NFC", "NFKC", "none"] = "NFC"
+    control_chars: bool = Field(True, description="remove control and zero-width characters")
+    whitespace: bool = Field(True, description="collapse runs of spaces and blank lines")
+    lowercase: bool = False
+    min_words: int = Field(0, ge=0, description="drop rows with fewer words (too_short); 0 = off")
+    max_words: int | None = Field(None, ge=1, description="drop rows with more words (too_long)")
+
+    @model_validator(mode="after")
+    def _words_range(self) -> Clean:
+        if self.max_words is not None and self.max_words < self.min_words:
+            raise ValueError(
+                f"max_words must be at least min_words; got max_words={self.max_words}, "
+                f"min_words={self.min_words}"
+            )
+        return self
+
+
+class Dedup(_Section):
+    """Exact duplicates by hash of the normalised text."""
+
+    exact: bool = True
+    keep: Literal["first", "longest"] = "first"
+
+
+class Label(_Section):
+    """Where labels come from; ``labels`` fixes the ClassLabel names and their order."""
+
+    method: Literal["column"] = "column"
+    column: str = "label"
+    labels: list[str] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Label:
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
+            raise ValueError(f"labels must be unique; got {dupes} more than once")
+        return self
+
+
+class Split(_Section):
+    """Train/validation/test split."""
+
+    method: Literal["stratified", "random"] = "stratified"
+    fractions: dict[Literal["train", "validation", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1}
+    )
+    rare_classes: Literal["error", "train_only"] = Field(
+        "error",
+        description="a class too small to reach every split: fail the build, or keep it in train only",
+    )
+
+    @model_validator(mode="after")
+    def _fractions(self) -> Split:
+        if "train" not in self.fractions or self.fractions["train"] <= 0:
+            raise ValueError(f"fractions must give train a share above 0; got {self.fractions}")
+        if any(v < 0 for v in self.fractions.values()):
+            raise ValueError(f"fractions must not be negative; got {self.fractions}")
+        total = sum(self.fractions.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"fractions must add up to 1; got {self.fractions} (sum {total:g})")
+        return self
+
+
+class Balance(_Section):
+    """Class balancing of train only (more methods arrive with the balance stage)."""
+
+    method: Literal["none"] = "none"
+
+
+class Report(_Section):
+    """Quality report (counts; more sections arrive with the report stage)."""
+
+    examples_per_reason: int = Field(3, ge=0, description="dropped examples shown in the card per reason")
+
+
+class Card(_Section):
+    """Metadata of the dataset card."""
+
+    pretty_name: str | None = None
+    description: str | None = None
+    license: str | None = None
+    language: list[str] = Field(default_factory=list)
+    task_categories: list[str] = Field(default_factory=lambda: ["text-classification"])
+    template: str | None = Field(None, description="a Jinja card template, relative to the recipe")
+
+
+class Output(_Section):
+    """Where and how the dataset is written."""
+
+    dir: str | None = Field(None, description="default build/<name>, relative to the working directory")
+    overwrite: bool = False
+    shard_rows: int = Field(100_000, ge=1)
+    write_dropped: bool = True
+
+
+class Recipe(_Section):
+    """A whole build recipe (the YAML file)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = 42
+    cache_dir: str | None = Field(None, description="default .ftbuild/<name>/ beside the recipe")
+    sources: list[Source] = Field(min_length=1)
+    extract: Extract = Field(default_factory=Extract)
+    clean: Clean = Field(default_factory=Clean)
+    dedup: Dedup = Field(default_factory=Dedup)
+    label: Label | None = None
+    split: Split = Field(default_factory=Split)
+    balance: Balance = Field(default_factory=Balance)
+    report: Report = Field(default_factory=Report)
+    card: Card = Field(default_factory=Card)
+    output: Output = Field(default_factory=Output)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        """The recipe's folder; source paths are relative to it."""
+        return self._base_dir
+
+    def with_base_dir(self, base_dir: str | Path) -> Recipe:
+        """A copy whose relative source paths resolve against ``base_dir``."""
+        new = self.model_copy()
+        new._base_dir = Path(base_dir).resolve()
+        return new
+
+    def output_dir(self) -> Path:
+        """The output folder (``output.dir`` or ``build/<name>``), relative to the working dir."""
+        return Path(self.output.dir) if self.output.dir else Path("build") / self.name
+
+    def resolved_cache_dir(self) -> Path:
+        """Where state that outlives a build lives (fetch and embedding caches)."""
+        if self.cache_dir:
+            return self.base_dir / self.cache_dir
+        return self.base_dir / ".ftbuild" / self.name
+
+    def to_yaml(self) -> str:
+        """The recipe with every default filled in, as YAML."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            continue
+        # A tagged union puts the tag into the location (sources.0.csv.path): leave it out.
+        if i > 0 and isinstance(loc[i - 1], int) and part in SOURCE_TYPES:
+            continue
+        parts.append(part if not parts else f".{part}")
+    return "".join(parts) or "<recipe>"
+
+
+def _error_line(err: dict[str, Any]) -> str:
+    path = _key_path(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"{path}: {msg.lower()}"
+    found = err.get("input")
+    if err["type"] == "union_tag_invalid":
+        found = err.get("ctx", {}).get("tag", found)
+    elif isinstance(found, (dict, list)) and err["type"] != "extra_forbidden":
+        return f"{path}: {msg}"
+    return f"{path}: {msg} (got {found!r})"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``dedup.treshold: Extra inputs are not permitted (got 0.8)``."""
+    return "; ".join(_error_line(e) for e in exc.errors())
+
+
+def parse_config(data: Any, base_dir: str | Path | None = None) -> Recipe:
+    """Validate a recipe given as a mapping (the parsed YAML).
+
+    Raises:
+        ConfigError: naming each key path that fails, with the value found.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a recipe must be a mapping of keys; got {type(data).__name__}")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    return recipe.with_base_dir(base_dir if base_dir is not None else Path.cwd())
+
+
+def load_config(path: str | Path) -> Recipe:
+    """Read and validate a YAML recipe.
+
+    Args:
+        path: the recipe file. Its folder becomes the base of relative source paths.
+
+    Returns:
+        The validated :class:`Recipe`.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or a key fails validation.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"recipe not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    try:
+        return parse_config(data, base_dir=path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def stage_index(name: str) -> int:
+    """Position of a stage in :data:`STAGES`; raises ConfigError for an unknown name."""
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
+    return STAGES.index(name)
+
+

@@ -1,0 +1,188 @@
+"""The build, stage by stage. Only this module knows the order of the stages.
+
+collect -> extract -> clean -> dedup -> label -> split -> balance -> report -> write
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+
+from . import clean as clean_stage
+from . import collect as collect_stage
+from . import dedup as dedup_stage
+from . import extract as extract_stage
+from . import label as label_stage
+from . import quality as report_stage
+from . import split as split_stage
+from . import write as write_stage
+from .config import STAGES, Recipe, load_config, stage_index
+from .errors import ConfigError, StageError
+from .split.balance import balance as balance_stage
+from .stats import StageStats
+
+__all__ = ["BuildResult", "build", "recipe_fingerprint"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    """What a build produced.
+
+    Attributes:
+        dataset: the splits as written.
+        quality: the content of ``quality.json``.
+        output_dir: the folder written.
+        stages: every stage's stats, in order.
+    """
+
+    dataset: DatasetDict
+    quality: dict[str, Any]
+    output_dir: Path
+    stages: list[StageStats] = field(default_factory=list)
+
+
+def recipe_fingerprint(recipe: Recipe, inputs: dict[str, str]) -> str:
+    """sha256 of the resolved recipe (relative paths, without where it is written) and its inputs."""
+    resolved = recipe.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}})
+    blob = json.dumps({"recipe": resolved, "inputs": inputs}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class _Run:
+    """Times the stages and logs each one's summary line."""
+
+    def __init__(self) -> None:
+        self.stages: list[StageStats] = []
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+    def record(self, stats: StageStats) -> None:
+        self.stages.append(stats)
+        logger.info(stats.summary())
+        if stats.rows_out == 0:
+            raise StageError(f"{stats.name}: no rows left ({stats.summary()})")
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def build(
+    config: Recipe | str | Path,
+    *,
+    output_dir: str | Path | None = None,
+    overwrite: bool | None = None,
+    until: str | None = None,
+) -> BuildResult:
+    """Build a dataset from a recipe.
+
+    Args:
+        config: a :class:`Recipe` or the path of a YAML recipe.
+        output_dir: where to write (default: ``output.dir`` or ``build/<name>``).
+        overwrite: replace an earlier build there (default: ``output.overwrite``).
+        until: stop after this stage (``collect`` ... ``balance``) and write what stands:
+            one ``train`` split when it stops before ``split``.
+
+    Returns:
+        The :class:`BuildResult`.
+
+    Raises:
+        ConfigError: the recipe is invalid, or has no ``label`` section for a full build.
+        SourceError: an input is missing or malformed.
+        StageError: a stage cannot go on (no rows left, a class too small to split).
+    """
+    recipe = config if isinstance(config, Recipe) else load_config(config)
+    stop = stage_index(until) if until else len(STAGES) - 1
+    if recipe.label is None and stop >= stage_index("label"):
+        raise ConfigError("the recipe has no label section; add one (label: {method: column, column: ...}) "
+                          "or build with --until dedup")
+    out_dir = Path(output_dir) if output_dir is not None else recipe.output_dir()
+    overwrite = recipe.output.overwrite if overwrite is None else overwrite
+    write_stage.check_output_dir(out_dir, overwrite=overwrite)
+    run = _Run()
+    started = time.perf_counter()
+
+    def runs(stage: str) -> bool:
+        return stage_index(stage) <= stop
+
+    with run.stage("collect"):
+        label_column = recipe.label.column if recipe.label else None
+        ds, stats = collect_stage.collect(recipe.sources, recipe.base_dir, label_column=label_column)
+        run.record(stats)
+    inputs = stats.details["inputs"]
+
+    if runs("extract"):
+        with run.stage("extract"):
+            ds, stats = extract_stage.extract(ds, recipe.extract)
+            run.record(stats)
+
+    if runs("clean"):
+        with run.stage("clean"):
+            ds, stats = clean_stage.clean(ds, recipe.clean)
+            run.record(stats)
+
+    if runs("dedup"):
+        with run.stage("dedup"):
+            ds, stats = dedup_stage.dedup(ds, recipe.dedup)
+            run.record(stats)
+
+    if runs("label"):
+        assert recipe.label is not None
+        with run.stage("label"):
+            ds, stats = label_stage.label(ds, recipe.label)
+            run.record(stats)
+
+    if runs("split"):
+        with run.stage("split"):
+            dd, stats = split_stage.split(ds, recipe.split, seed=recipe.seed)
+            run.record(stats)
+    else:
+        dd = DatasetDict({"train": ds})
+
+    if runs("balance"):
+        with run.stage("balance"):
+            dd, stats = balance_stage(dd, recipe.balance)
+            run.record(stats)
+
+    with run.stage("report"):
+        sections, stats = report_stage.report(dd, recipe.report)
+        run.record(stats)
+
+    stopped_early = until if until and stop < stage_index("report") else None
+    quality: dict[str, Any] = {
+        "recipe_fingerprint": recipe_fingerprint(recipe, inputs),
+        "name": recipe.name,
+        "seed": recipe.seed,
+        "until": stopped_early,
+        "splits": sections.pop("splits"),
+        "stages": [s.to_dict() for s in run.stages],
+        **sections,
+    }
+    with run.stage("write"):
+        quality["run"] = {
+            "stage_seconds": run.timings,
+            "total_seconds": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+        write_stage.write(
+            dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality, until=stopped_early
+        )
+    logger.info("write: %s (%s)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()))
+    return BuildResult(dataset=dd, quality=quality, output_dir=out_dir, stages=run.stages)

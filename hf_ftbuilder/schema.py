@@ -1,0 +1,47 @@
+"""Column names of the datasets that flow between stages, in one place."""
+
+from __future__ import annotations
+
+# Core columns every output split has, in this order.
+ID = "id"
+TEXT = "text"
+SOURCE = "source"
+LABEL = "label"
+LABEL_SCORE = "label_score"
+LABEL_SOURCE = "label_source"
+CORE_COLUMNS = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE)
+
+# Provenance columns, present when a source produces them (null where unknown).
+URL = "url"
+TITLE = "title"
+DATE = "date"
+LANGUAGE = "language"
+FETCHED_AT = "fetched_at"
+FILE = "file"
+PROVENANCE_COLUMNS = (URL, TITLE, DATE, LANGUAGE, FETCHED_AT, FILE)
+
+# Columns later stages add.
+DUP_CLUSTER = "dup_cluster"
+DUP_COUNT = "dup_count"
+AUGMENTED_FROM = "augmented_from"
+STAGE_COLUMNS = (DUP_CLUSTER, DUP_COUNT, AUGMENTED_FROM)
+
+# Working columns: raw HTML between collect and extract; why a row is dropped.
+HTML = "html"
+DROP_REASON = "drop_reason"
+DUP_OF = "dup_of"
+SIMILARITY = "similarity"
+
+# An input column with one of these names is kept as ``source_<name>`` unless it is the
+# configured text or label column.
+RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, URL, TITLE, DATE, LANGUAGE, FETCHED_AT, FILE)
+RENAMED_PREFIX = "source_"
+
+SPLITS = ("train", "validation", "test")
+
+
+def output_order(columns: list[str]) -> list[str]:
+    """The column order of an output split: core, provenance, stage columns, then pass-through."""
+    known = [c for c in (*CORE_COLUMNS, *PROVENANCE_COLUMNS, *STAGE_COLUMNS) if c in columns]
+    rest = [c for c in columns if c not in known]
+    return known + rest

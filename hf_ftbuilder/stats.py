@@ -1,0 +1,83 @@
+"""What every stage reports: rows in, rows out, and rows dropped per reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasets import Dataset
+
+from . import schema
+
+__all__ = ["StageStats", "split_dropped"]
+
+
+@dataclass
+class StageStats:
+    """Counts of one stage.
+
+    Attributes:
+        name: stage name (``collect``, ``clean``, ...).
+        rows_in: rows the stage received.
+        rows_out: rows it passed on.
+        dropped: rows removed per reason, in order of first appearance of the reason.
+        details: stage-specific figures that go into ``quality.json`` (JSON-serialisable).
+        dropped_rows: the removed rows with their ``drop_reason``, to be written to ``dropped/``.
+    """
+
+    name: str
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    dropped_rows: Dataset | None = field(default=None, repr=False, compare=False)
+
+    def summary(self) -> str:
+        """One line such as ``clean: kept 9812/10000 (empty=150, too_short=38)``."""
+        line = f"{self.name}: kept {self.rows_out}/{self.rows_in}"
+        if self.dropped:
+            line += " (" + ", ".join(f"{k}={v}" for k, v in self.dropped.items()) + ")"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used in ``quality.json``'s ``stages`` list."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped": dict(self.dropped),
+        }
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+def split_dropped(ds: Dataset, name: str) -> tuple[Dataset, StageStats]:
+    """Remove the rows whose ``drop_reason`` is set and count them per reason.
+
+    Args:
+        ds: a dataset with a ``drop_reason`` column (None keeps the row).
+        name: the stage name for the stats.
+
+    Returns:
+        The kept rows without the ``drop_reason`` column, and the stage's stats whose
+        ``dropped_rows`` holds the removed rows with their reason.
+    """
+    reasons = ds[schema.DROP_REASON]
+    reasons = list(reasons)
+    keep = [i for i, r in enumerate(reasons) if r is None]
+    counts = Counter(r for r in reasons if r is not None)
+    dropped_rows = None
+    if counts:
+        dropped_rows = ds.select([i for i, r in enumerate(reasons) if r is not None])
+    kept = ds.select(keep) if len(keep) != len(reasons) else ds
+    kept = kept.remove_columns(schema.DROP_REASON)
+    stats = StageStats(
+        name=name,
+        rows_in=len(reasons),
+        rows_out=len(keep),
+        dropped=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        dropped_rows=dropped_rows,
+    )
+    return kept, stats
