@@ -5,7 +5,6 @@
 >>> result.dataset["train"]                                      # doctest: +SKIP
 """
 
-from __future__ import annotations
 
 __version__ = "0.1.0"
 

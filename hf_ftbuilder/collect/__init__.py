@@ -77,6 +77,8 @@ def _rename_columns(table: pa.Table, *, text_column: str, label_column: str | No
 def _with_identity(table: pa.Table, origins: list[str], source: str) -> pa.Table:
     ids = pa.array([row_id(o) for o in origins], pa.string())
     sources = pa.array([source] * len(origins), pa.string())
+    rest = [c for c in table.column_names if c != schema.TEXT]
+    table = table.select([schema.TEXT, *rest])
     return table.add_column(0, schema.ID, ids).add_column(2, schema.SOURCE, sources)
 
 

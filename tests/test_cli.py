@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import hf_ftbuilder
+from hf_ftbuilder.cli import main
+
+from .test_pipeline import plant_corpus, recipe_dict
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    plant_corpus(tmp_path)
+    return tmp_path
+
+
+def _bad_build(tmp_path: Path, write_recipe, capsys, recipe: dict) -> str:
+    path = write_recipe(recipe)
+    out = tmp_path / "out"
+    code, _, err = _run(["build", str(path), "--output", str(out), "-q"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out*"))
+    return lines[0]
+
+
+def test_misspelled_key(corpus, write_recipe, capsys) -> None:
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict(dedup={"exact": True, "kepp": "first"}))
+    assert line.endswith("recipe.yaml: dedup.kepp: Extra inputs are not permitted (got 'first')")
+
+
+def test_wrong_type(corpus, write_recipe, capsys) -> None:
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict(output={"shard_rows": "many"}))
+    assert "output.shard_rows: Input should be a valid integer" in line and "(got 'many')" in line
+
+
+def test_missing_source_file(corpus, write_recipe, capsys) -> None:
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict(sources=[{"type": "csv", "path": "missing.csv"}]))
+    assert line.endswith("missing.csv: file not found")
+
+
+def test_malformed_jsonl_line(corpus, write_recipe, capsys) -> None:
+    with (corpus / "corpus.jsonl").open("a") as fh:
+        fh.write('{"text": "no closing brace"\n')
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict())
+    assert line.endswith("corpus.jsonl:97: not valid JSON (Expecting ',' delimiter at column 28)")
+
+
+def test_empty_corpus(corpus, write_recipe, capsys) -> None:
+    (corpus / "empty.jsonl").write_text("\n\n", encoding="utf-8")
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict(sources=[{"type": "jsonl", "path": "empty.jsonl"}]))
+    assert line == "error: collect: the sources gave no rows (empty corpus: jsonl:empty.jsonl)"
+
+
+def test_corpus_emptied_by_cleaning(corpus, write_recipe, capsys) -> None:
+    (corpus / "blank.jsonl").write_text('{"text": " ", "label": "world"}\n', encoding="utf-8")
+    line = _bad_build(corpus, write_recipe, capsys, recipe_dict(sources=[{"type": "jsonl", "path": "blank.jsonl"}]))
+    assert line == "error: clean: no rows left (clean: kept 0/1 (empty=1))"
+
+
+def test_class_too_small(corpus, write_recipe, capsys) -> None:
+    with (corpus / "corpus.jsonl").open("a") as fh:
+        fh.write(json.dumps({"text": "The only gossip here.", "label": "gossip"}) + "\n")
+    recipe = recipe_dict(label={"column": "label", "labels": ["world", "sports", "tech", "gossip"]})
+    line = _bad_build(corpus, write_recipe, capsys, recipe)
+    assert "split: class 'gossip' has 2 rows" in line
+
+
+def test_debug_reraises(corpus, write_recipe) -> None:
+    path = write_recipe(recipe_dict(sources=[{"type": "csv", "path": "missing.csv"}]))
+    with pytest.raises(hf_ftbuilder.SourceError):
+        main(["--debug", "build", str(path), "--output", str(corpus / "out")])
+
+
+def test_build_prints_summary_lines(corpus, write_recipe, capsys) -> None:
+    path = write_recipe(recipe_dict())
+    code, out, err = _run(["build", str(path), "--output", str(corpus / "out")], capsys)
+    assert code == 0
+    assert f"built {corpus / 'out'} (train=72, validation=9, test=9)" in out
+    assert "dedup: kept 91/94 (exact_duplicate=3)" in err
+    assert "clean: kept 94/96 (empty=2)" in err
+
+
+def test_validate_prints_resolved_recipe(corpus, write_recipe, capsys) -> None:
+    path = write_recipe(recipe_dict())
+    code, out, _ = _run(["validate", str(path)], capsys)
+    assert code == 0
+    resolved = yaml.safe_load(out)
+    assert resolved["split"] == {"method": "stratified", "fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+                                 "rare_classes": "error"}
+    assert resolved["sources"][0]["text_column"] == "text"
+
+
+def test_validate_reports_errors(corpus, write_recipe, capsys) -> None:
+    path = write_recipe(recipe_dict(split={"method": "chronological"}))
+    code, out, err = _run(["validate", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert "split.method: Input should be 'stratified' or 'random' (got 'chronological')" in err
+
+
+def test_console_script_version() -> None:
+    exe = Path(sys.executable).with_name("ftbuild")
+    done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"ftbuild {hf_ftbuilder.__version__}"

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hf_ftbuilder.collect import collect, row_id
+from hf_ftbuilder.config import parse_config
+from hf_ftbuilder.errors import SourceError, StageError
+
+from .conftest import DATA
+
+
+def _sources(*sources: dict):
+    return parse_config({"name": "t", "sources": list(sources)}).sources
+
+
+def _collect(tmp_path: Path, *sources: dict, label_column: str | None = "label"):
+    return collect(_sources(*sources), tmp_path, label_column=label_column)
+
+
+def test_jsonl_rows_ids_and_passthrough(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(
+        '{"text": "first", "label": "x", "author": "ann"}\n\n{"text": "second", "label": "y", "extra": 3}\n',
+        encoding="utf-8",
+    )
+    ds, stats = _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"})
+    assert ds.column_names == ["id", "text", "source", "label", "author", "extra"]
+    assert ds["text"] == ["first", "second"]
+    assert ds["author"] == ["ann", None]
+    assert ds["extra"] == [None, 3]
+    assert ds["source"] == ["jsonl:a.jsonl", "jsonl:a.jsonl"]
+    assert ds["id"] == [row_id("0:a.jsonl:0"), row_id("0:a.jsonl:1")]
+    assert ds["id"][0] == hashlib.sha256(b"0:a.jsonl:0").hexdigest()[:16]
+    assert stats.rows_in == stats.rows_out == 2
+    digest = hashlib.sha256((tmp_path / "a.jsonl").read_bytes()).hexdigest()
+    assert stats.details["inputs"] == {"a.jsonl": digest}
+
+
+def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "ok"}\n{"text": "broken"\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.jsonl:2: not valid JSON \(Expecting ',' delimiter"):
+        _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"})
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "ok"}\n["a", "list"]\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.jsonl:2: expected a JSON object, found list"):
+        _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"})
+
+
+def test_csv_reads_strings_and_renames_reserved_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text('id,body,label,title\n7,"hello, world",spam,T1\n8,bye,ham,T2\n', encoding="utf-8")
+    ds, _ = _collect(tmp_path, {"type": "csv", "path": "a.csv", "text_column": "body"})
+    assert ds.column_names == ["id", "text", "source", "source_id", "label", "source_title"]
+    assert ds["text"] == ["hello, world", "bye"]
+    assert ds["source_id"] == ["7", "8"]
+    assert ds["label"] == ["spam", "ham"]
+
+
+def test_label_column_other_than_label_renames_an_input_label(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("text,label,topic\nhi,old,new\n", encoding="utf-8")
+    ds, _ = _collect(tmp_path, {"type": "csv", "path": "a.csv"}, label_column="topic")
+    assert ds.column_names == ["id", "text", "source", "source_label", "topic"]
+
+
+def test_csv_row_with_wrong_field_count_names_line(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("text,label\nok,a\nbad,a,extra\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.csv:3: expected 2 fields as in the header, found 3"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv"})
+
+
+def test_csv_bad_quoting_names_line(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text('text,label\nok,a\n"bro"ken,a\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.csv:3: not valid CSV"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv"})
+
+
+def test_csv_bad_encoding_names_line(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes(b"text,label\nok,a\ncaf\xe9,a\n")
+    with pytest.raises(SourceError, match=r"a\.csv:3: not valid utf-8"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv"})
+
+
+def test_missing_text_column_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("body,label\nhi,a\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.csv: no text column 'text' \(columns: body, label\)"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv"})
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"nope\.csv: file not found"):
+        _collect(tmp_path, {"type": "csv", "path": "nope.csv"})
+
+
+def test_glob_that_matches_nothing(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"raw/\*\.jsonl: no file matches this pattern"):
+        _collect(tmp_path, {"type": "jsonl", "path": "raw/*.jsonl"})
+
+
+def test_empty_corpus_is_a_stage_error(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(StageError, match=r"collect: the sources gave no rows \(empty corpus: csv:a\.csv\)"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv"})
+
+
+def test_parquet_with_class_label_is_decoded_to_names(tmp_path: Path) -> None:
+    feats = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [1, 0, 1]}, features=feats).to_parquet(
+        str(tmp_path / "d.parquet")
+    )
+    ds, _ = _collect(tmp_path, {"type": "parquet", "path": "d.parquet"})
+    assert ds["label"] == ["pos", "neg", "pos"]
+    assert ds["source"] == ["parquet:d.parquet"] * 3
+
+
+def test_glob_reads_files_in_sorted_order(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    for name, text in (("b.jsonl", "B"), ("a.jsonl", "A")):
+        (tmp_path / "raw" / name).write_text(json.dumps({"text": text}) + "\n", encoding="utf-8")
+    ds, _ = _collect(tmp_path, {"type": "jsonl", "path": "raw/*.jsonl"})
+    assert ds["text"] == ["A", "B"]
+    assert ds["source"] == ["jsonl:raw/a.jsonl", "jsonl:raw/b.jsonl"]
+
+
+def test_text_dir_one_file_a_row(tmp_path: Path) -> None:
+    root = tmp_path / "texts"
+    (root / "sub").mkdir(parents=True)
+    (root / "b.txt").write_text("bravo", encoding="utf-8")
+    (root / "sub" / "a.txt").write_text("alpha", encoding="utf-8")
+    (root / "skip.md").write_text("not text", encoding="utf-8")
+    ds, _ = _collect(tmp_path, {"type": "text_dir", "path": "texts"})
+    assert ds["text"] == ["bravo", "alpha"]
+    assert ds["file"] == ["b.txt", "sub/a.txt"]
+    assert ds["source"] == ["text_dir:texts", "text_dir:texts"]
+    assert ds["id"] == [row_id("0:texts/b.txt:0"), row_id("0:texts/sub/a.txt:0")]
+
+
+def test_html_dir_reads_raw_pages(tmp_path: Path) -> None:
+    shutil.copytree(DATA / "html" / "pages", tmp_path / "pages")
+    ds, stats = _collect(tmp_path, {"type": "html_dir", "path": "pages"})
+    assert ds["file"] == ["001.html.gz", "daringfireball-1.html.gz", "heise.html.gz", "medium-2.html.gz"]
+    assert all(t is None for t in ds["text"])
+    assert all(h.lstrip().lower().startswith(b"<!doctype") or b"<html" in h[:2000].lower() for h in ds["html"])
+    assert len(stats.details["inputs"]) == 4
+
+
+def test_hf_source_from_save_to_disk(tmp_path: Path) -> None:
+    feats = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["a", "b"])})
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"text": ["t1", "t2"], "label": [0, 1]}, features=feats),
+            "test": datasets.Dataset.from_dict({"text": ["t3"], "label": [1]}, features=feats),
+        }
+    )
+    dd.save_to_disk(str(tmp_path / "saved"))
+    ds, _ = _collect(tmp_path, {"type": "hf", "path": "saved", "split": "test"})
+    assert ds["text"] == ["t3"] and ds["label"] == ["b"]
+    assert ds["source"] == ["hf:saved"]
+    with pytest.raises(SourceError, match=r"no split 'validation' \(splits: train, test\)"):
+        _collect(tmp_path, {"type": "hf", "path": "saved", "split": "validation"})
+
+
+def test_hf_source_from_parquet_folder(tmp_path: Path) -> None:
+    (tmp_path / "folder" / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["x", "y"], "label": ["p", "q"]}), tmp_path / "folder" / "data" / "train-0.parquet")
+    ds, _ = _collect(tmp_path, {"type": "hf", "path": "folder"})
+    assert ds["text"] == ["x", "y"]
+    assert ds["label"] == ["p", "q"]
+
+
+def test_sources_concatenate_in_recipe_order(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("text,label\none,a\n", encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"text": "two", "label": "b", "score": 0.5}\n', encoding="utf-8")
+    ds, stats = _collect(tmp_path, {"type": "csv", "path": "a.csv"}, {"type": "jsonl", "path": "b.jsonl"})
+    assert ds["text"] == ["one", "two"]
+    assert ds["score"] == [None, 0.5]
+    assert ds["id"] == [row_id("0:a.csv:0"), row_id("1:b.jsonl:0")]
+    assert [s["rows"] for s in stats.details["sources"]] == [1, 1]
+
+
+def test_sources_with_clashing_column_types(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "one", "n": {"k": 1}}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"text": "two", "n": "str"}\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"column 'n' is struct<k: int64> in sources\[0\] \(a\.jsonl\) but string"):
+        _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"}, {"type": "jsonl", "path": "b.jsonl"})

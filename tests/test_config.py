@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from hf_ftbuilder.config import Recipe, load_config, parse_config
+from hf_ftbuilder.errors import ConfigError
+
+BASE = {"name": "t", "sources": [{"type": "csv", "path": "a.csv"}], "label": {"column": "label"}}
+
+
+def _error(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+def test_defaults_fill_every_section() -> None:
+    recipe = parse_config(BASE)
+    assert recipe.seed == 42
+    assert recipe.split.method == "stratified"
+    assert recipe.split.fractions == {"train": 0.8, "validation": 0.1, "test": 0.1}
+    assert recipe.dedup.exact is True and recipe.dedup.keep == "first"
+    assert recipe.clean.unicode == "NFC" and recipe.clean.lowercase is False
+    assert str(recipe.output_dir()) == "build/t"
+
+
+def test_misspelled_key_names_its_path_and_value() -> None:
+    msg = _error({**BASE, "dedup": {"exct": True}})
+    assert msg == "dedup.exct: Extra inputs are not permitted (got True)"
+
+
+def test_misspelled_key_inside_a_source_names_the_index() -> None:
+    msg = _error({**BASE, "sources": [{"type": "csv", "path": "a.csv", "text_colum": "body"}]})
+    assert msg == "sources[0].text_colum: Extra inputs are not permitted (got 'body')"
+
+
+def test_wrong_type_names_path_and_value() -> None:
+    msg = _error({**BASE, "seed": "forty-two"})
+    assert msg.startswith("seed: Input should be a valid integer")
+    assert "(got 'forty-two')" in msg
+
+
+def test_unknown_source_type_is_named() -> None:
+    msg = _error({**BASE, "sources": [{"type": "ftp", "path": "x"}]})
+    assert msg.startswith("sources[0]: Input tag 'ftp' found using 'type' does not match")
+    assert "(got 'ftp')" in msg
+
+
+def test_fractions_must_add_up_to_one() -> None:
+    msg = _error({**BASE, "split": {"fractions": {"train": 0.8, "test": 0.1}}})
+    assert msg == "split: fractions must add up to 1; got {'train': 0.8, 'test': 0.1} (sum 0.9)"
+
+
+def test_unknown_split_name_is_refused() -> None:
+    msg = _error({**BASE, "split": {"fractions": {"train": 0.8, "dev": 0.2}}})
+    assert msg.startswith("split.fractions.dev.[key]: Input should be 'train', 'validation' or 'test'")
+
+
+def test_duplicate_label_names_are_refused() -> None:
+    msg = _error({**BASE, "label": {"labels": ["a", "b", "a"]}})
+    assert msg == "label: labels must be unique; got ['a'] more than once"
+
+
+def test_missing_name_and_empty_sources() -> None:
+    msg = _error({"sources": []})
+    assert "name: field required" in msg
+    assert "sources: List should have at least 1 item" in msg
+
+
+def test_load_config_names_missing_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"^recipe not found: .*nope\.yaml$"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_load_config_names_yaml_line(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("name: t\nsources: [\n  - {type: csv\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:")
+    assert "not valid YAML" in str(info.value)
+
+
+def test_load_config_prefixes_the_file(tmp_path, write_recipe) -> None:
+    path = write_recipe({**BASE, "clean": {"min_words": -1}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: clean.min_words: Input should be greater than or equal to 0 (got -1)"
+
+
+def test_sources_resolve_against_the_recipe_folder(tmp_path, write_recipe) -> None:
+    recipe = load_config(write_recipe(BASE))
+    assert recipe.base_dir == tmp_path.resolve()
+    assert recipe.resolved_cache_dir() == tmp_path.resolve() / ".ftbuild" / "t"
+
+
+def test_to_yaml_round_trips() -> None:
+    import yaml
+
+    recipe = parse_config({**BASE, "clean": {"min_words": 3}})
+    again = Recipe.model_validate(yaml.safe_load(recipe.to_yaml()))
+    assert again.model_dump() == recipe.model_dump()

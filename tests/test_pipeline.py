@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from datasets import ClassLabel, load_dataset
+
+import hf_ftbuilder
+from hf_ftbuilder import write as write_module
+from hf_ftbuilder.errors import ConfigError, OutputError
+
+from .conftest import DATA
+
+TOPICS = ["world", "sports", "tech"]
+
+
+def plant_corpus(folder: Path) -> dict[str, list[int]]:
+    """30 distinct rows per topic, then planted noise; returns the line numbers of each plant."""
+    lines = []
+    for i in range(90):
+        topic = TOPICS[i % 3]
+        lines.append({"text": f"Story {i} about {topic}: item {i * 7} happened.", "label": topic, "gold": i})
+    plants = {"exact_duplicate": [], "empty": [], "unknown_label": []}
+    for src in (0, 4, 8):  # case and spacing variants of earlier rows
+        plants["exact_duplicate"].append(len(lines))
+        lines.append({"text": "  " + lines[src]["text"].upper() + "  ", "label": lines[src]["label"], "gold": -1})
+    for _ in range(2):
+        plants["empty"].append(len(lines))
+        lines.append({"text": " <br> &nbsp; ", "label": "world", "gold": -2})
+    plants["unknown_label"].append(len(lines))
+    lines.append({"text": "A story with a label nobody asked for.", "label": "gossip", "gold": -3})
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return plants
+
+
+def recipe_dict(**overrides) -> dict:
+    recipe = {
+        "name": "planted",
+        "seed": 13,
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "label": {"method": "column", "column": "label", "labels": TOPICS},
+        "card": {"pretty_name": "Planted topics", "license": "cc0-1.0", "language": ["en"]},
+    }
+    recipe.update(overrides)
+    return recipe
+
+
+@pytest.fixture
+def planted(tmp_path: Path, write_recipe) -> tuple[Path, dict[str, list[int]]]:
+    plants = plant_corpus(tmp_path)
+    return write_recipe(recipe_dict()), plants
+
+
+def test_build_end_to_end(planted, tmp_path: Path) -> None:
+    recipe_path, plants = planted
+    out = tmp_path / "out"
+    result = hf_ftbuilder.build(recipe_path, output_dir=out)
+    assert result.output_dir == out
+
+    dd = load_dataset(str(out))
+    assert list(dd) == ["train", "validation", "test"]
+    assert dd["train"].features["label"] == ClassLabel(names=TOPICS)
+    quality = json.loads((out / "quality.json").read_text())
+    card = (out / "README.md").read_text()
+    card_yaml = yaml.safe_load(card.split("---\n")[1])
+    declared = {s["name"]: s["num_examples"] for s in card_yaml["dataset_info"]["splits"]}
+    for name, ds in dd.items():
+        assert ds.num_rows == quality["splits"][name]["num_rows"] == declared[name]
+    assert sum(ds.num_rows for ds in dd.values()) == 90
+    assert {name: q["label_counts"] for name, q in quality["splits"].items()} == {
+        "train": {"world": 24, "sports": 24, "tech": 24},
+        "validation": {"world": 3, "sports": 3, "tech": 3},
+        "test": {"world": 3, "sports": 3, "tech": 3},
+    }
+    ids = [i for ds in dd.values() for i in ds["id"]]
+    assert len(ids) == len(set(ids))
+    assert sorted(g for ds in dd.values() for g in ds["gold"]) == list(range(90))  # pass-through column
+    assert dd["train"].column_names[:6] == ["id", "text", "source", "label", "label_score", "label_source"]
+
+    stages = {s["name"]: s for s in quality["stages"]}
+    assert [s["name"] for s in quality["stages"]] == list(hf_ftbuilder.STAGES[:-1])
+    assert stages["clean"]["dropped"] == {"empty": 2}
+    assert stages["dedup"]["dropped"] == {"exact_duplicate": 3}
+    assert stages["label"]["dropped"] == {"unknown_label": 1}
+    assert "| dedup | 94 | 91 | exact_duplicate: 3 |" in card
+    assert "| clean | 96 | 94 | empty: 2 |" in card
+
+    dropped = pq.read_table(out / "dropped" / "dedup.parquet").to_pylist()
+    assert [r["gold"] for r in dropped] == [-1, -1, -1]
+    assert [r["drop_reason"] for r in dropped] == ["exact_duplicate"] * 3
+    kept_ids = {r["id"]: r for ds in dd.values() for r in ds}
+    assert [kept_ids[r["dup_of"]]["gold"] for r in dropped] == [0, 4, 8]
+    assert sorted(p.name for p in (out / "dropped").iterdir()) == ["clean.parquet", "dedup.parquet", "label.parquet"]
+    assert not list(tmp_path.glob(".out.*"))  # no temporary folder left
+
+
+def test_same_recipe_same_bytes(planted, tmp_path: Path) -> None:
+    recipe_path, _ = planted
+    a = hf_ftbuilder.build(recipe_path, output_dir=tmp_path / "a").output_dir
+    b = hf_ftbuilder.build(recipe_path, output_dir=tmp_path / "b").output_dir
+    files = sorted(p.relative_to(a) for p in a.rglob("*.parquet"))
+    assert len(files) == 6
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "README.md").read_bytes() == (b / "README.md").read_bytes()
+    qa, qb = (json.loads((d / "quality.json").read_text()) for d in (a, b))
+    qa.pop("run"), qb.pop("run")
+    assert qa == qb
+
+
+def test_other_seed_gives_other_split(planted, tmp_path: Path, write_recipe) -> None:
+    a = hf_ftbuilder.build(write_recipe(recipe_dict(seed=1), "a.yaml"), output_dir=tmp_path / "a")
+    b = hf_ftbuilder.build(write_recipe(recipe_dict(seed=2), "b.yaml"), output_dir=tmp_path / "b")
+    assert a.dataset["test"]["id"] != b.dataset["test"]["id"]
+    assert a.quality["recipe_fingerprint"] != b.quality["recipe_fingerprint"]
+
+
+def test_until_writes_one_train_split(planted, tmp_path: Path) -> None:
+    recipe_path, _ = planted
+    out = tmp_path / "until"
+    result = hf_ftbuilder.build(recipe_path, output_dir=out, until="clean")
+    dd = load_dataset(str(out))
+    assert list(dd) == ["train"]
+    assert dd["train"].num_rows == 94
+    assert dd["train"]["label"][:3] == ["world", "sports", "tech"]  # raw labels, no ClassLabel yet
+    assert [s["name"] for s in result.quality["stages"]] == ["collect", "extract", "clean", "report"]
+    assert result.quality["until"] == "clean"
+    assert "stopped after the **clean** stage" in (out / "README.md").read_text()
+
+
+def test_recipe_without_label_needs_until(tmp_path: Path, write_recipe) -> None:
+    plant_corpus(tmp_path)
+    recipe = recipe_dict()
+    del recipe["label"]
+    path = write_recipe(recipe)
+    with pytest.raises(ConfigError, match="the recipe has no label section"):
+        hf_ftbuilder.build(path, output_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    result = hf_ftbuilder.build(path, output_dir=tmp_path / "x", until="dedup")
+    assert result.dataset["train"].num_rows == 91
+
+
+def test_existing_output_needs_overwrite(planted, tmp_path: Path) -> None:
+    recipe_path, _ = planted
+    out = tmp_path / "out"
+    hf_ftbuilder.build(recipe_path, output_dir=out)
+    with pytest.raises(OutputError, match=r"output folder .*out exists; pass --overwrite or set output.overwrite: true"):
+        hf_ftbuilder.build(recipe_path, output_dir=out)
+    hf_ftbuilder.build(recipe_path, output_dir=out, overwrite=True)
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_build(planted, tmp_path: Path) -> None:
+    recipe_path, _ = planted
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="is not an hf_ftbuilder build"):
+        hf_ftbuilder.build(recipe_path, output_dir=precious, overwrite=True)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_failure_while_writing_keeps_the_earlier_output(planted, tmp_path: Path, monkeypatch) -> None:
+    recipe_path, _ = planted
+    out = tmp_path / "out"
+    hf_ftbuilder.build(recipe_path, output_dir=out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken_card(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(write_module, "render_card", broken_card)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        hf_ftbuilder.build(recipe_path, output_dir=out, overwrite=True)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out", "recipe.yaml"]
+
+
+def test_shards_follow_shard_rows(planted, tmp_path: Path, write_recipe) -> None:
+    path = write_recipe(recipe_dict(output={"shard_rows": 25}), "sharded.yaml")
+    out = tmp_path / "sharded"
+    hf_ftbuilder.build(path, output_dir=out)
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00003.parquet",
+        "train-00001-of-00003.parquet",
+        "train-00002-of-00003.parquet",
+        "validation-00000-of-00001.parquet",
+    ]
+    assert load_dataset(str(out))["train"].num_rows == 72
+
+
+def test_html_and_csv_sources_together(tmp_path: Path, write_recipe) -> None:
+    shutil.copytree(DATA / "html" / "pages", tmp_path / "pages")
+    (tmp_path / "notes.csv").write_text("text,label\nA short note that is long enough.,note\n", encoding="utf-8")
+    path = write_recipe({
+        "name": "mixed",
+        "sources": [{"type": "html_dir", "path": "pages"}, {"type": "csv", "path": "notes.csv"}],
+    })
+    result = hf_ftbuilder.build(path, output_dir=tmp_path / "mixed", until="dedup")
+    train = load_dataset(str(tmp_path / "mixed"))["train"]
+    assert train.num_rows == 5
+    assert train["language"] == ["en", "en", "de", "en", None]
+    assert train["source"] == ["html_dir:pages"] * 4 + ["csv:notes.csv"]
+    assert train["file"][:4] == ["001.html.gz", "daringfireball-1.html.gz", "heise.html.gz", "medium-2.html.gz"]
+    # Without a label section the input's `label` column is not the label: it is kept as source_label.
+    assert train.column_names == ["id", "text", "source", "url", "title", "date", "language", "file",
+                                  "dup_cluster", "dup_count", "source_label"]
+    assert train["source_label"] == [None] * 4 + ["note"]
+    assert result.quality["stages"][0]["details"]["sources"] == [
+        {"type": "html_dir", "path": "pages", "rows": 4},
+        {"type": "csv", "path": "notes.csv", "rows": 1},
+    ]
