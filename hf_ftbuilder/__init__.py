@@ -6,7 +6,7 @@
 """
 
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .config import STAGES, Recipe, load_config
 from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError

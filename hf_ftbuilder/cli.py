@@ -24,13 +24,23 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--output", "-o", help="output folder (default: output.dir or build/<name>)")
     build.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier build")
     build.add_argument("--until", choices=STAGES, help="stop after this stage and write what stands")
-    verbosity = build.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    build.add_argument("--refresh", action="store_true", help="fetch web pages again, ignoring the fetch cache")
+    _verbosity(build)
+
+    crawl = sub.add_parser("crawl", help="run the collect stage only (fetch web sources into the cache) and report")
+    crawl.add_argument("recipe", help="the YAML recipe")
+    crawl.add_argument("--refresh", action="store_true", help="fetch web pages again, ignoring the fetch cache")
+    _verbosity(crawl)
 
     validate = sub.add_parser("validate", help="check a recipe and print it with every default filled in")
     validate.add_argument("recipe", help="the YAML recipe")
     return parser
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    group.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
@@ -56,9 +66,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(recipe.to_yaml())
             return 0
         _configure_logging(args.verbose, args.quiet)
-        from .pipeline import build
+        from .pipeline import build, crawl
 
-        result = build(args.recipe, output_dir=args.output, overwrite=args.overwrite, until=args.until)
+        if args.command == "crawl":
+            stats = crawl(args.recipe, refresh=args.refresh, progress=not args.quiet)
+            fetch = stats.details.get("fetch", {})
+            print(f"collected {stats.rows_out} of {stats.rows_in} pages; "
+                  f"failed: {', '.join(f'{k}={v}' for k, v in stats.dropped.items()) or 'none'}; "
+                  f"requests={fetch.get('requests', 0)}, from_cache={fetch.get('from_cache', 0)}")
+            return 0
+        result = build(args.recipe, output_dir=args.output, overwrite=args.overwrite, until=args.until,
+                       refresh=args.refresh, progress=not args.quiet)
         sizes = ", ".join(f"{name}={entry['num_rows']}" for name, entry in result.quality["splits"].items())
         print(f"built {result.output_dir} ({sizes})")
         return 0

@@ -8,12 +8,14 @@ directory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from ._version import __version__
 from .errors import ConfigError
 
 __all__ = [
@@ -21,9 +23,11 @@ __all__ = [
     "Balance",
     "Card",
     "Clean",
+    "CrawlSource",
     "CsvSource",
     "Dedup",
     "Extract",
+    "Fetch",
     "HfSource",
     "HtmlDirSource",
     "JsonlSource",
@@ -33,8 +37,11 @@ __all__ = [
     "Recipe",
     "Report",
     "Source",
+    "SitemapSource",
     "Split",
     "TextDirSource",
+    "UrlsSource",
+    "WarcSource",
     "load_config",
 ]
 
@@ -100,11 +107,79 @@ class HfSource(_Section):
     text_column: str = "text"
 
 
+class UrlsSource(_Section):
+    """Web pages from a list of URLs: a file (one a line, ``#`` comments) or an inline list."""
+
+    type: Literal["urls"]
+    path: str | None = None
+    urls: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> UrlsSource:
+        if (self.path is None) == (self.urls is None):
+            raise ValueError("give either path (a file of URLs) or urls (a list), not both or neither")
+        return self
+
+
+class SitemapSource(_Section):
+    """Web pages listed in a sitemap or sitemap index (nested sitemaps are followed)."""
+
+    type: Literal["sitemap"]
+    url: str
+    max_pages: int | None = Field(None, ge=1)
+
+
+class CrawlSource(_Section):
+    """Web pages reached from seed URLs by following links, breadth first."""
+
+    type: Literal["crawl"]
+    seeds: list[str] = Field(min_length=1)
+    allowed_domains: list[str] | None = Field(None, description="hosts to stay on; default the seeds' hosts")
+    include: list[str] = Field(default_factory=list, description="regexes; a URL must match one (when given)")
+    exclude: list[str] = Field(default_factory=list, description="regexes; a URL that matches one is skipped")
+    max_depth: int = Field(2, ge=0)
+    max_pages: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> CrawlSource:
+        for pattern in (*self.include, *self.exclude):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {pattern!r} ({exc})") from None
+        return self
+
+
+class WarcSource(_Section):
+    """HTML response records of local WARC files (.warc, .warc.gz; a file or a glob)."""
+
+    type: Literal["warc"]
+    path: str
+
+
 Source = Annotated[
-    JsonlSource | CsvSource | ParquetSource | TextDirSource | HtmlDirSource | HfSource,
+    JsonlSource | CsvSource | ParquetSource | TextDirSource | HtmlDirSource | HfSource
+    | UrlsSource | SitemapSource | CrawlSource | WarcSource,
     Field(discriminator="type"),
 ]
-SOURCE_TYPES = ("jsonl", "csv", "parquet", "text_dir", "html_dir", "hf")
+SOURCE_TYPES = ("jsonl", "csv", "parquet", "text_dir", "html_dir", "hf", "urls", "sitemap", "crawl", "warc")
+WEB_SOURCE_TYPES = ("urls", "sitemap", "crawl")
+
+
+class Fetch(_Section):
+    """How web pages are fetched: politeness, limits and retries (for urls, sitemap and crawl)."""
+
+    user_agent: str = f"hf_ftbuilder/{__version__} (+https://pypi.org/project/hf_ftbuilder/)"
+    obey_robots: bool = True
+    delay: float = Field(1.0, ge=0, description="seconds between two requests to one host")
+    concurrency: int = Field(4, ge=1, description="requests in flight at once, over all hosts")
+    connect_timeout: float = Field(10.0, gt=0)
+    timeout: float = Field(30.0, gt=0, description="seconds for a whole response, body included")
+    retries: int = Field(3, ge=0, description="retries after a connection error, 429 or 5xx")
+    backoff: float = Field(0.5, ge=0, description="first retry wait in seconds; doubles each retry, with jitter")
+    max_backoff: float = Field(60.0, ge=0, description="longest wait, Retry-After included")
+    max_redirects: int = Field(5, ge=0)
+    max_bytes: int = Field(5_000_000, ge=1, description="larger responses are dropped as too_large")
 
 
 # --- stages ---------------------------------------------------------------------------------
@@ -114,6 +189,7 @@ class Extract(_Section):
     """HTML to main text with trafilatura."""
 
     format: Literal["txt", "markdown"] = "txt"
+    timeout: float = Field(30.0, gt=0, description="seconds one page may take; slower pages: extract_timeout")
     include_comments: bool = False
     include_tables: bool = True
     favor_precision: bool = False
@@ -228,6 +304,7 @@ class Recipe(_Section):
     seed: int = 42
     cache_dir: str | None = Field(None, description="default .ftbuild/<name>/ beside the recipe")
     sources: list[Source] = Field(min_length=1)
+    fetch: Fetch = Field(default_factory=Fetch)
     extract: Extract = Field(default_factory=Extract)
     clean: Clean = Field(default_factory=Clean)
     dedup: Dedup = Field(default_factory=Dedup)

@@ -1,15 +1,21 @@
-"""Extract: turn raw HTML rows into main text with trafilatura, keeping page metadata.
+"""Extract: turn HTML rows into main text with trafilatura, keeping page metadata.
 
-Rows collected from text files pass through unchanged. Pages get ``text`` plus ``title``,
-``date``, ``language`` and ``url`` (the page's canonical URL where it declares one); a page
-with no main text is dropped with reason ``no_main_text``. The language comes from the page's
-``<html lang>`` or, failing that, from py3langid, which needs no download.
+Rows collected from text sources pass through unchanged. Pages get ``text`` plus ``title``,
+``author``, ``date``, ``sitename``, ``language`` and, where collect did not already know it,
+``url`` (the page's canonical URL). A page with no main text is dropped as ``no_main_text``; a
+page that takes longer than ``extract.timeout`` as ``extract_timeout``. The language comes from
+the page's ``<html lang>`` or, failing that, from py3langid, which needs no download
+(trafilatura leaves it empty without a ``target_language``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from datasets import Dataset, Value
@@ -22,14 +28,37 @@ __all__ = ["extract", "extract_batch", "html_lang"]
 
 logger = logging.getLogger(__name__)
 
-_HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*", re.I)
-_META_COLUMNS = (schema.TITLE, schema.DATE, schema.LANGUAGE, schema.URL)
+_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*", re.I)
+_META_COLUMNS = (schema.TITLE, schema.AUTHOR, schema.DATE, schema.SITENAME, schema.LANGUAGE)
 
 
-def html_lang(html: bytes) -> str | None:
+class _PageTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _PageTimeout after ``seconds`` (SIGALRM: main thread only; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise _PageTimeout
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def html_lang(html: str) -> str | None:
     """The primary language subtag of ``<html lang=...>``, lowercased (``en-US`` -> ``en``)."""
     match = _HTML_LANG.search(html[:65536])
-    return match.group(1).decode("ascii").lower() if match else None
+    return match.group(1).lower() if match else None
 
 
 def _detect_language(text: str) -> str | None:
@@ -39,7 +68,7 @@ def _detect_language(text: str) -> str | None:
     return lang
 
 
-def _extract_page(html: bytes, cfg: dict[str, Any]) -> dict[str, Any] | None:
+def _extract_page(html: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
     import trafilatura
 
     options = {
@@ -61,7 +90,9 @@ def _extract_page(html: bytes, cfg: dict[str, Any]) -> dict[str, Any] | None:
     return {
         schema.TEXT: text,
         schema.TITLE: doc.title,
+        schema.AUTHOR: doc.author,
         schema.DATE: doc.date,
+        schema.SITENAME: doc.sitename,
         schema.LANGUAGE: lang,
         schema.URL: doc.url,
     }
@@ -71,21 +102,29 @@ def extract_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, l
     """Extract main text from the ``html`` of each row; rows without HTML keep their text.
 
     Args:
-        batch: columns ``text`` and ``html`` (bytes or None).
+        batch: columns ``text``, ``html`` (str or None) and ``url``.
         cfg: ``Extract.model_dump()``.
 
     Returns:
-        ``text``, ``title``, ``date``, ``language``, ``url`` and ``drop_reason`` per row.
+        ``text``, the metadata columns, ``url`` and ``drop_reason`` per row.
     """
-    out: dict[str, list] = {name: [] for name in (schema.TEXT, *_META_COLUMNS, schema.DROP_REASON)}
-    for text, html in zip(batch[schema.TEXT], batch[schema.HTML]):
-        page = _extract_page(html, cfg) if html is not None else None
-        if html is not None and page is None:
-            page, reason = {schema.TEXT: None}, "no_main_text"
-        else:
-            page, reason = page or {schema.TEXT: text}, None
-        for name in (schema.TEXT, *_META_COLUMNS):
+    names = (schema.TEXT, *_META_COLUMNS, schema.URL, schema.DROP_REASON)
+    out: dict[str, list] = {name: [] for name in names}
+    for i, (html, url) in enumerate(zip(batch[schema.HTML], batch[schema.URL])):
+        # A row from a text source keeps what it had (a user's own `author` column survives).
+        page: dict[str, Any] | None = {name: batch[name][i] for name in names[:-2] if name in batch}
+        reason = None
+        if html is not None:
+            try:
+                with _time_limit(cfg["timeout"]):
+                    page = _extract_page(html, cfg)
+            except _PageTimeout:
+                page, reason = None, "extract_timeout"
+            if page is None:
+                page, reason = {}, reason or "no_main_text"
+        for name in names[:-2]:
             out[name].append(page.get(name))
+        out[schema.URL].append(url if url is not None else page.get(schema.URL))
         out[schema.DROP_REASON].append(reason)
     return out
 
@@ -102,10 +141,11 @@ def extract(ds: Dataset, cfg: Extract) -> tuple[Dataset, StageStats]:
     """
     if schema.HTML not in ds.column_names:
         return ds, StageStats(name="extract", rows_in=ds.num_rows, rows_out=ds.num_rows)
+    if schema.URL not in ds.column_names:
+        ds = ds.add_column(schema.URL, [None] * ds.num_rows, feature=Value("string"))
     features = ds.features.copy()
-    for name in (*_META_COLUMNS, schema.DROP_REASON):
+    for name in (schema.TEXT, *_META_COLUMNS, schema.URL, schema.DROP_REASON):
         features[name] = Value("string")
-    features[schema.TEXT] = Value("string")
     out = ds.map(
         extract_batch,
         batched=True,

@@ -31,7 +31,7 @@ from .errors import ConfigError, StageError
 from .split.balance import balance as balance_stage
 from .stats import StageStats
 
-__all__ = ["BuildResult", "build", "recipe_fingerprint"]
+__all__ = ["BuildResult", "build", "crawl", "recipe_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +84,38 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, StageStats]:
+    return collect_stage.collect(
+        recipe.sources,
+        recipe.base_dir,
+        label_column=recipe.label.column if recipe.label else None,
+        fetch=recipe.fetch,
+        cache_dir=recipe.resolved_cache_dir(),
+        refresh=refresh,
+        progress=progress,
+    )
+
+
+def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool = True) -> StageStats:
+    """Run the collect stage only: fetch (or read) every source and fill the fetch cache.
+
+    Returns:
+        The collect stage's stats: rows kept, failures per reason, requests made and cache hits.
+    """
+    recipe = config if isinstance(config, Recipe) else load_config(config)
+    _, stats = _collect(recipe, refresh=refresh, progress=progress)
+    logger.info(stats.summary())
+    return stats
+
+
 def build(
     config: Recipe | str | Path,
     *,
     output_dir: str | Path | None = None,
     overwrite: bool | None = None,
     until: str | None = None,
+    refresh: bool = False,
+    progress: bool = True,
 ) -> BuildResult:
     """Build a dataset from a recipe.
 
@@ -99,6 +125,8 @@ def build(
         overwrite: replace an earlier build there (default: ``output.overwrite``).
         until: stop after this stage (``collect`` ... ``balance``) and write what stands:
             one ``train`` split when it stops before ``split``.
+        refresh: fetch web pages again even when the fetch cache holds them.
+        progress: show progress bars.
 
     Returns:
         The :class:`BuildResult`.
@@ -123,8 +151,7 @@ def build(
         return stage_index(stage) <= stop
 
     with run.stage("collect"):
-        label_column = recipe.label.column if recipe.label else None
-        ds, stats = collect_stage.collect(recipe.sources, recipe.base_dir, label_column=label_column)
+        ds, stats = _collect(recipe, refresh=refresh, progress=progress)
         run.record(stats)
     inputs = stats.details["inputs"]
 

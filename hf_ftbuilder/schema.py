@@ -18,7 +18,11 @@ DATE = "date"
 LANGUAGE = "language"
 FETCHED_AT = "fetched_at"
 FILE = "file"
-PROVENANCE_COLUMNS = (URL, TITLE, DATE, LANGUAGE, FETCHED_AT, FILE)
+AUTHOR = "author"
+SITENAME = "sitename"
+HTTP_STATUS = "http_status"
+LASTMOD = "lastmod"
+PROVENANCE_COLUMNS = (URL, TITLE, AUTHOR, DATE, SITENAME, LANGUAGE, FETCHED_AT, HTTP_STATUS, LASTMOD, FILE)
 
 # Columns later stages add.
 DUP_CLUSTER = "dup_cluster"
@@ -34,7 +38,7 @@ SIMILARITY = "similarity"
 
 # An input column with one of these names is kept as ``source_<name>`` unless it is the
 # configured text or label column.
-RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, URL, TITLE, DATE, LANGUAGE, FETCHED_AT, FILE)
+RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, URL, TITLE, DATE)
 RENAMED_PREFIX = "source_"
 
 SPLITS = ("train", "validation", "test")

@@ -6,6 +6,7 @@ import re
 import datasets
 from datasets.fingerprint import Hasher
 
+from hf_ftbuilder.collect.urls import decode_html
 from hf_ftbuilder.config import Extract
 from hf_ftbuilder.extract import extract, extract_batch, html_lang
 
@@ -20,27 +21,27 @@ def _words(text: str) -> list[str]:
 
 
 def _pages_dataset(extra_text_row: bool = False) -> datasets.Dataset:
-    html = [gzip.decompress((PAGES / f"{c}.html.gz").read_bytes()) for c in CASES]
+    html = [decode_html(gzip.decompress((PAGES / f"{c}.html.gz").read_bytes())) for c in CASES]
     text: list[str | None] = [None] * len(CASES)
     if extra_text_row:
         html.append(None)
         text.append("a text row from a csv")
-    html.append(b"<html><body><script>var x = 1;</script></body></html>")
+    html.append("<html><body><script>var x = 1;</script></body></html>")
     text.append(None)
     n = len(html)
     return datasets.Dataset.from_dict(
         {"id": [f"r{i}" for i in range(n)], "text": text, "source": ["t"] * n, "html": html},
         features=datasets.Features(
             {"id": datasets.Value("string"), "text": datasets.Value("string"),
-             "source": datasets.Value("string"), "html": datasets.Value("binary")}
+             "source": datasets.Value("string"), "html": datasets.Value("string")}
         ),
     )
 
 
 def test_html_lang_takes_the_primary_subtag() -> None:
-    assert html_lang(b'<!doctype html><html class="x" lang="en-US">') == "en"
-    assert html_lang(b"<html lang=de><head>") == "de"
-    assert html_lang(b"<html><head>") is None
+    assert html_lang('<!doctype html><html class="x" lang="en-US">') == "en"
+    assert html_lang("<html lang=de><head>") == "de"
+    assert html_lang("<html><head>") is None
 
 
 def test_extract_pages_text_metadata_and_drops() -> None:

@@ -208,8 +208,8 @@ def test_html_and_csv_sources_together(tmp_path: Path, write_recipe) -> None:
     assert train["source"] == ["html_dir:pages"] * 4 + ["csv:notes.csv"]
     assert train["file"][:4] == ["001.html.gz", "daringfireball-1.html.gz", "heise.html.gz", "medium-2.html.gz"]
     # Without a label section the input's `label` column is not the label: it is kept as source_label.
-    assert train.column_names == ["id", "text", "source", "url", "title", "date", "language", "file",
-                                  "dup_cluster", "dup_count", "source_label"]
+    assert train.column_names == ["id", "text", "source", "url", "title", "author", "date", "sitename",
+                                  "language", "file", "dup_cluster", "dup_count", "source_label"]
     assert train["source_label"] == [None] * 4 + ["note"]
     assert result.quality["stages"][0]["details"]["sources"] == [
         {"type": "html_dir", "path": "pages", "rows": 4},

@@ -21,11 +21,29 @@ from datasets import Dataset, Features
 from datasets.table import InMemoryTable
 
 from .. import schema
-from ..config import CsvSource, HfSource, HtmlDirSource, JsonlSource, ParquetSource, Source, TextDirSource
+from ..config import (
+    CrawlSource,
+    CsvSource,
+    Fetch,
+    HfSource,
+    HtmlDirSource,
+    JsonlSource,
+    ParquetSource,
+    SitemapSource,
+    Source,
+    TextDirSource,
+    UrlsSource,
+    WarcSource,
+)
 from ..errors import SourceError, StageError
-from ..stats import StageStats
+from ..stats import StageStats, split_dropped
+from . import web
+from .fetch import Fetcher, HttpFetcher
+from .fetch_cache import FetchCache
 from .hub import decode_class_labels, read_hf
 from .readers import read_csv, read_html_dir, read_jsonl, read_parquet, read_text_dir
+from .urls import decode_html, host_of, normalize_url
+from .warc import read_warc
 
 __all__ = ["collect", "row_id"]
 
@@ -123,9 +141,81 @@ def _read_source(index: int, src: Source, base_dir: Path, label_column: str | No
             table = _rename_columns(table, text_column=src.text_column, label_column=label_column, where=where)
             origins = [f"{index}:{where}[{src.split}]:{i}" for i in range(table.num_rows)]
             tables.append(_with_identity(table, origins, f"hf:{where}"))
+    elif isinstance(src, WarcSource):
+        for path in _expand(src.path, base_dir):
+            rel = _rel(path, base_dir)
+            table = _warc_table(path, rel)
+            digests[rel] = _file_sha256(path)
+            if table.num_rows:
+                tables.append(table)
     else:  # pragma: no cover - the config union admits no other type
         raise SourceError(f"sources[{index}]: unsupported source type {src.type!r}")
     return tables, digests
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_WEB_FIELDS = {
+    schema.ID: pa.string(),
+    schema.TEXT: pa.string(),
+    schema.SOURCE: pa.string(),
+    schema.HTML: pa.string(),
+    schema.URL: pa.string(),
+    schema.FETCHED_AT: pa.string(),
+    schema.HTTP_STATUS: pa.int32(),
+    schema.DROP_REASON: pa.string(),
+}
+
+
+def _warc_table(path: Path, rel: str) -> pa.Table:
+    rows = []
+    for rec in read_warc(path):
+        rows.append({
+            schema.ID: row_id(f"{rel}:{rec.offset}"),
+            schema.TEXT: None,
+            schema.SOURCE: f"warc:{rel}",
+            schema.HTML: decode_html(rec.body, rec.content_type) if rec.reason is None else None,
+            schema.URL: rec.url,
+            schema.FETCHED_AT: rec.date,
+            schema.HTTP_STATUS: rec.status,
+            schema.DROP_REASON: rec.reason,
+        })
+    return pa.Table.from_pylist(rows, schema=pa.schema(_WEB_FIELDS))
+
+
+def _web_table(src: Source, pages: list[web.WebPage], seen: set[str]) -> pa.Table:
+    rows = []
+    for page in pages:
+        r = page.result
+        url = r.final_url if r.ok else r.url
+        ident = row_id(normalize_url(url))
+        reason = r.reason
+        if reason is None and ident in seen:
+            reason = "duplicate_url"  # another URL redirected to the same page
+        seen.add(ident)
+        row = {
+            schema.ID: ident,
+            schema.TEXT: None,
+            schema.SOURCE: f"{src.type}:{host_of(url)}",
+            schema.HTML: decode_html(r.body, r.content_type) if reason is None and r.body is not None else None,
+            schema.URL: url,
+            schema.FETCHED_AT: r.fetched_at,
+            schema.HTTP_STATUS: r.status,
+            schema.DROP_REASON: reason,
+        }
+        if isinstance(src, SitemapSource):
+            row[schema.LASTMOD] = page.lastmod
+        rows.append(row)
+    fields = dict(_WEB_FIELDS)
+    if isinstance(src, SitemapSource):
+        fields[schema.LASTMOD] = pa.string()
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
 def _features_of(table: pa.Table) -> dict[str, Any]:
@@ -152,17 +242,33 @@ def _concat(tables: list[pa.Table], descriptions: list[str]) -> pa.Table:
         raise SourceError(f"the sources cannot be combined ({exc})") from None
 
 
-def collect(sources: list[Source], base_dir: Path, *, label_column: str | None = None) -> tuple[Dataset, StageStats]:
+def collect(
+    sources: list[Source],
+    base_dir: Path,
+    *,
+    label_column: str | None = None,
+    fetch: Fetch | None = None,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
+    fetcher: Fetcher | None = None,
+    progress: bool = True,
+) -> tuple[Dataset, StageStats]:
     """Read every source into one dataset.
 
     Args:
         sources: the recipe's ``sources``.
         base_dir: the folder that relative source paths start from (the recipe's folder).
         label_column: the configured label column; it keeps its name even if the project uses it.
+        fetch: the recipe's ``fetch`` section, for web sources.
+        cache_dir: the recipe's cache folder; web responses are kept in ``<cache_dir>/fetch``.
+        refresh: fetch web pages again even when the cache holds them.
+        fetcher: fetches web pages (default: an :class:`HttpFetcher` over the cache).
+        progress: show progress bars while fetching.
 
     Returns:
         The rows with ``id`` and ``source`` (and ``html`` for pages still to extract), and the
         stage's stats; ``details`` holds rows per source and the sha256 of every input file.
+        Web pages that could not be fetched are dropped with their reason (``http_404``, ...).
 
     Raises:
         SourceError: a source is missing or malformed.
@@ -172,23 +278,53 @@ def collect(sources: list[Source], base_dir: Path, *, label_column: str | None =
     descriptions: list[str] = []
     inputs: dict[str, str] = {}
     per_source: list[dict[str, Any]] = []
+    seen_web: set[str] = set()
+    if fetcher is None and any(isinstance(s, (UrlsSource, SitemapSource, CrawlSource)) for s in sources):
+        cache = FetchCache(Path(cache_dir) / "fetch") if cache_dir is not None else None
+        fetcher = HttpFetcher(fetch or Fetch(), cache=cache, refresh=refresh, progress=progress)
     for index, src in enumerate(sources):
-        src_tables, digests = _read_source(index, src, Path(base_dir), label_column)
+        if isinstance(src, (UrlsSource, SitemapSource, CrawlSource)):
+            assert fetcher is not None
+            if isinstance(src, UrlsSource):
+                pages = web.urls(src, Path(base_dir), fetcher)
+                if src.path:
+                    inputs[_rel(Path(base_dir) / src.path, Path(base_dir))] = _file_sha256(Path(base_dir) / src.path)
+            elif isinstance(src, SitemapSource):
+                pages = web.sitemap(src, fetcher)
+            else:
+                pages = web.crawl(src, fetcher)
+            src_tables = [_web_table(src, pages, seen_web)] if pages else []
+            digests = {}
+        else:
+            src_tables, digests = _read_source(index, src, Path(base_dir), label_column)
         rows = sum(t.num_rows for t in src_tables)
-        per_source.append({"type": src.type, "path": src.path, "rows": rows})
-        logger.debug("sources[%d] %s:%s gave %d rows", index, src.type, src.path, rows)
+        per_source.append({"type": src.type, "path": _describe(src), "rows": rows})
+        logger.debug("sources[%d] %s:%s gave %d rows", index, src.type, _describe(src), rows)
         inputs.update(digests)
         tables.extend(src_tables)
-        descriptions.extend(f"sources[{index}] ({src.path})" for _ in src_tables)
+        descriptions.extend(f"sources[{index}] ({_describe(src)})" for _ in src_tables)
     if not tables:
         listed = ", ".join(f"{s['type']}:{s['path']}" for s in per_source)
         raise StageError(f"collect: the sources gave no rows (empty corpus: {listed})")
     table = tables[0] if len(tables) == 1 else _concat(tables, descriptions)
     ds = Dataset(InMemoryTable(table))
-    stats = StageStats(
-        name="collect",
-        rows_in=ds.num_rows,
-        rows_out=ds.num_rows,
-        details={"sources": per_source, "inputs": dict(sorted(inputs.items()))},
-    )
+    if schema.DROP_REASON in ds.column_names:
+        ds, stats = split_dropped(ds, "collect")
+    else:
+        stats = StageStats(name="collect", rows_in=ds.num_rows, rows_out=ds.num_rows)
+    stats.details = {"sources": per_source, "inputs": dict(sorted(inputs.items()))}
+    if isinstance(fetcher, HttpFetcher):
+        stats.details["fetch"] = dict(sorted(fetcher.counts.items()))
+    if stats.rows_out == 0:
+        raise StageError(f"collect: no page could be used ({stats.summary()})")
     return ds, stats
+
+
+def _describe(src: Source) -> str:
+    if isinstance(src, UrlsSource):
+        return src.path or f"{len(src.urls or [])} urls"
+    if isinstance(src, SitemapSource):
+        return src.url
+    if isinstance(src, CrawlSource):
+        return ", ".join(src.seeds)
+    return src.path

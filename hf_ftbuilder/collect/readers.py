@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from .. import schema
 from ..errors import SourceError
+from .urls import decode_html
 
 __all__ = ["file_digest", "read_csv", "read_html_dir", "read_jsonl", "read_parquet", "read_text_dir"]
 
@@ -155,9 +156,10 @@ def read_text_dir(root: Path, *, pattern: str, encoding: str) -> tuple[pa.Table,
 
 
 def read_html_dir(root: Path, *, patterns: list[str]) -> tuple[pa.Table, dict[str, str]]:
-    """Read a folder of saved pages (.html, .htm, .html.gz) as raw bytes, one page a row.
+    """Read a folder of saved pages (.html, .htm, .html.gz), one page a row.
 
-    The bytes are kept undecoded: the extract stage lets trafilatura find the charset.
+    Pages are decoded as a browser would (BOM, ``<meta charset>``, then detection); the extract
+    stage turns the ``html`` column into text.
     """
     pages, files, digests = [], [], {}
     for path in _list_files(root, patterns):
@@ -170,13 +172,13 @@ def read_html_dir(root: Path, *, patterns: list[str]) -> tuple[pa.Table, dict[st
                 raise SourceError(f"{path}: not a valid gzip file ({exc})") from None
         else:
             page = data
-        pages.append(page)
+        pages.append(decode_html(page))
         files.append(rel)
         digests[rel] = file_digest(data)
     table = pa.table(
         {
             schema.TEXT: pa.array([None] * len(pages), pa.string()),
-            schema.HTML: pa.array(pages, pa.binary()),
+            schema.HTML: pa.array(pages, pa.string()),
             schema.FILE: pa.array(files, pa.string()),
         }
     )
