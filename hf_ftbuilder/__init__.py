@@ -10,7 +10,7 @@ from ._version import __version__
 
 from .config import STAGES, Recipe, load_config
 from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
-from .pipeline import BuildResult, build
+from .pipeline import BuildResult, build, crawl
 from .stats import StageStats
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "StageStats",
     "__version__",
     "build",
+    "crawl",
     "load_config",
 ]

@@ -68,11 +68,13 @@ def _examples(stages: list[StageStats], per_reason: int) -> dict[str, list[dict[
         rows = st.dropped_rows
         if rows is None or per_reason == 0:
             continue
-        cols = [c for c in (schema.ID, schema.TEXT, schema.DROP_REASON, schema.DUP_OF) if c in rows.column_names]
+        wanted = (schema.ID, schema.TEXT, schema.URL, schema.DROP_REASON, schema.DUP_OF)
+        cols = [c for c in wanted if c in rows.column_names]
         for row in rows.select_columns(cols):
             bucket = out.setdefault(row[schema.DROP_REASON], [])
             if len(bucket) < per_reason:
-                bucket.append({"id": row[schema.ID], "text": row[schema.TEXT], "dup_of": row.get(schema.DUP_OF)})
+                bucket.append({"id": row[schema.ID], "text": row[schema.TEXT], "url": row.get(schema.URL),
+                               "dup_of": row.get(schema.DUP_OF)})
     return out
 
 

@@ -249,7 +249,9 @@ class HttpFetcher:
                 reason = f"http_{response.status}"
                 wait = _retry_after(response.headers.get("Retry-After"))
                 wait = self._backoff(attempt) if wait is None else wait
-                response.release_conn()
+                # Closed, not released: an unread error body would corrupt the next request on
+                # the same keep-alive connection.
+                response.close()
                 if wait > cfg.max_backoff:
                     return reason
             if attempt < cfg.retries:
@@ -299,7 +301,7 @@ class HttpFetcher:
             status, content_type = response.status, response.headers.get("Content-Type")
             location = response.headers.get("Location")
             if status in _REDIRECTS and location:
-                response.release_conn()
+                response.close()
                 target = urljoin(current, location)
                 if normalize_url(target) in seen:
                     return FetchResult(url, target, status, None, _now(), "redirect_loop")

@@ -11,6 +11,11 @@ __all__ = ["decode_html", "extract_links", "host_of", "is_html", "normalize_url"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 # Labels that browsers decode as windows-1252 (WHATWG Encoding Standard).
+_BROWSER_FALLBACKS = {
+    "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "cp874",
+    "koi8-r", "koi8-u", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "euc_kr", "cp949", "gbk", "gb2312",
+    "gb18030", "big5", "big5hkscs",
+}
 _AS_CP1252 = {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "iso8859-1", "l1", "cp819"}
 
 
@@ -80,11 +85,11 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(body[:200_000]).best()
-    codec = _codec(best.encoding) if best is not None else None
-    # A single-byte guess other than windows-1252 is usually a near-tie on short Western text.
-    if codec is None or (codec.startswith(("cp125", "iso8859", "latin", "mac")) and codec != "cp1252"):
-        codec = "cp1252"
+    # The detector ranks near-ties arbitrarily on short Western text (cp775, cp1250 and cp1252 all
+    # "fit"): when windows-1252 fits at all, take it, as browsers do for undeclared Western pages;
+    # otherwise its best guess among the encodings browsers fall back to (no DOS or Mac pages).
+    fits = [c for match in from_bytes(body[:200_000]) if (c := _codec(match.encoding)) in _BROWSER_FALLBACKS]
+    codec = "cp1252" if "cp1252" in fits or not fits else fits[0]
     return body.decode(codec, errors="replace")
 
 
