@@ -12,6 +12,10 @@ def test_entities_are_unescaped_until_stable_and_tags_removed() -> None:
     assert clean_text("Fish &amp;amp;lt; chips", CFG) == "Fish < chips"
     assert clean_text("<p>Hello <b>world</b></p><!-- c -->", CFG) == "Hello world"
     assert clean_text("a < b and c > d", CFG) == "a < b and c > d"
+    assert clean_text('x<BR/>y <a href="/p" class=big>link</a> <img src=\'i.png\' />', CFG) == "x y link"
+    # Prose in angle brackets is not a tag (seen in a real page's title of a show).
+    assert clean_text("to watch <The Palace: Tale of Jang Noksu> now", CFG) == "to watch <The Palace: Tale of Jang Noksu> now"
+    assert clean_text("<paragraph> and <divine> stay", CFG) == "<paragraph> and <divine> stay"
 
 
 def test_unicode_nfc_and_control_characters() -> None:

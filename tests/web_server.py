@@ -48,10 +48,11 @@ class Hit:
 class Server:
     """What ``serve()`` yields: the base URL, the request log and the fixture page ids."""
 
-    def __init__(self, url: str, page_ids: list[str]) -> None:
+    def __init__(self, url: str, page_ids: list[str], pages_dir: Path = PAGES_DIR) -> None:
         self.url = url
         self.log: list[Hit] = []
         self.page_ids = page_ids
+        self.pages_dir = pages_dir
         self._lock = threading.Lock()
 
     def hits(self, path: str) -> int:
@@ -78,6 +79,7 @@ class _Config:
     robots: str
     hang_seconds: float
     retry_after: str
+    latency: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -357,6 +359,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked, so every response sends its length
+    # Headers and body go out in separate writes: with Nagle's algorithm on, each keep-alive
+    # response then stalls ~40 ms on the client's delayed ACK, which would swamp any benchmark.
+    disable_nagle_algorithm = True
     server: _HTTPServer
     _send_body = True  # False for HEAD: headers only
 
@@ -436,7 +441,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/pages/") and path.endswith(".html"):
             page_id = path[len("/pages/") : -len(".html")]
             if page_id in site.page_ids:
-                body = gzip.decompress((PAGES_DIR / f"{page_id}.html.gz").read_bytes())
+                if config.latency:
+                    self.server.stopping.wait(config.latency)
+                body = gzip.decompress((site.pages_dir / f"{page_id}.html.gz").read_bytes())
                 self._respond(200, body, "text/html")  # no charset: the client must find the encoding
             else:
                 self._not_found()
@@ -559,8 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-def _page_ids() -> list[str]:
-    return sorted(p.name[: -len(".html.gz")] for p in PAGES_DIR.glob("*.html.gz"))
+def _page_ids(pages_dir: Path) -> list[str]:
+    return sorted(p.name[: -len(".html.gz")] for p in pages_dir.glob("*.html.gz"))
 
 
 def _robots_txt(crawl_delay: float | None, robots: str | None) -> str:
@@ -579,16 +586,21 @@ def serve(
     robots: str | None = None,
     hang_seconds: float = 3.0,
     retry_after: str = "0.3",
+    pages_dir: Path = PAGES_DIR,
+    latency: float = 0.0,
 ) -> Iterator[Server]:
     """Run the test site on 127.0.0.1 (a free port) for the duration of the ``with`` block.
 
     ``crawl_delay`` adds a ``Crawl-delay`` line to the default robots.txt; ``robots`` replaces the
     whole robots.txt text (``crawl_delay`` is then ignored). ``hang_seconds`` is how long /never waits
     before answering and how long /drip keeps dripping; ``retry_after`` is /busy's Retry-After value.
+    ``pages_dir`` is the folder of ``<id>.html.gz`` pages served under /pages/ (the 30 fixtures by
+    default; the shared checks serve all 181 scrapinghub pages). ``latency`` delays every /pages/
+    response by that many seconds, as a distant server would (for benchmarks).
     """
-    config = _Config(_robots_txt(crawl_delay, robots), hang_seconds, retry_after)
+    config = _Config(_robots_txt(crawl_delay, robots), hang_seconds, retry_after, latency)
     httpd = _HTTPServer(None, config)
-    site = Server(f"http://127.0.0.1:{httpd.server_port}", _page_ids())
+    site = Server(f"http://127.0.0.1:{httpd.server_port}", _page_ids(pages_dir), pages_dir)
     httpd.site = site
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": _STOP_POLL}, name="test-web-server", daemon=True

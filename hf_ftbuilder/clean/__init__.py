@@ -19,9 +19,22 @@ from ..stats import StageStats, split_dropped
 
 __all__ = ["clean", "clean_batch", "clean_text", "normalize"]
 
-# A tag-like token: <p>, </div>, <br/>, <a href="...">, and HTML comments. A bare "<" in prose
-# ("a < b") is left alone because a tag name must follow it directly.
-_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>", re.S)
+# HTML element names: only these count as leftover tags, so prose in angle brackets
+# ("<The Palace: Tale of Jang Noksu>", a title on a Korean theatre's page) survives.
+_ELEMENTS = (
+    "a abbr address area article aside audio b base bdi bdo big blockquote body br button canvas caption "
+    "center cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset "
+    "figcaption figure font footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd "
+    "label legend li link main map mark meta meter nav noscript object ol optgroup option output p param "
+    "picture pre progress q s samp script section select small source span strike strong style sub "
+    "summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u ul var "
+    "video wbr"
+).split()
+_ATTRIBUTE = r"""\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?"""
+_TAG = re.compile(
+    rf"<!--.*?-->|</?(?:{'|'.join(_ELEMENTS)})(?:{_ATTRIBUTE})*\s*/?>",
+    re.S | re.I,
+)
 # Cc controls other than tab and newline, plus zero-width and bidi marks that render as nothing.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"[^\S\n]+")
