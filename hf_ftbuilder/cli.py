@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        # Fetched pages are already in the fetch cache and no output was half-written.
+        print("interrupted; run the same command again to resume from the fetch cache", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

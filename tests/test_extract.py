@@ -72,3 +72,17 @@ def test_extract_batch_fingerprint_is_stable() -> None:
     a = Hasher.hash((extract_batch, Extract().model_dump()))
     b = Hasher.hash((extract_batch, Extract(include_comments=False).model_dump()))
     assert a == b
+
+
+def test_page_time_limit_drops_slow_pages() -> None:
+    # 30,000 paragraphs take trafilatura seconds; the 0.2 s limit stops it, the other rows go on.
+    huge = "<html><body>" + "".join(f"<div><p>Paragraph {i} of a very long page.</p></div>" for i in range(30_000))
+    small = "<html><body><article><p>" + "A short page with enough words to count as main text. " * 8
+    ds = datasets.Dataset.from_dict(
+        {"id": ["huge", "small", "row"], "text": [None, None, "a text row"], "source": ["t"] * 3,
+         "html": [huge + "</body></html>", small + "</p></article></body></html>", None]}
+    )
+    out, stats = extract(ds, Extract(timeout=0.2))
+    assert stats.dropped == {"extract_timeout": 1}
+    assert stats.dropped_rows["id"] == ["huge"]
+    assert out["id"] == ["small", "row"]
