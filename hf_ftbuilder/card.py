@@ -124,6 +124,7 @@ def render_card(
         for name, feature in features.items()
     ]
     split_stage = next((s for s in quality["stages"] if s["name"] == "split"), None)
+    clean_stage = next((s for s in quality["stages"] if s["name"] == "clean"), None)
     rare = split_stage.get("details", {}).get("rare_classes_train_only", {}) if split_stage else {}
     return DatasetCard.from_template(
         card_data,
@@ -141,5 +142,6 @@ def render_card(
         sources=next(s for s in quality["stages"] if s["name"] == "collect")["details"]["sources"],
         stages=quality["stages"],
         examples={r: [{**row, "text": _short(row["text"] or "")} for row in rows] for r, rows in examples.items()},
+        cleaning=clean_stage.get("details") if clean_stage else None,
         columns=columns,
     )

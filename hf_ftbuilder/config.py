@@ -21,6 +21,8 @@ from .errors import ConfigError
 __all__ = [
     "STAGES",
     "Balance",
+    "Boilerplate",
+    "C4Lines",
     "Card",
     "Clean",
     "CrawlSource",
@@ -28,12 +30,15 @@ __all__ = [
     "Dedup",
     "Extract",
     "Fetch",
+    "GopherQuality",
+    "GopherRepetition",
     "HfSource",
     "HtmlDirSource",
     "JsonlSource",
     "Label",
     "Output",
     "ParquetSource",
+    "Pii",
     "Recipe",
     "Report",
     "Source",
@@ -198,23 +203,100 @@ class Extract(_Section):
     )
 
 
-class Clean(_Section):
-    """Text normalisation; rows left empty are dropped with reason ``empty``."""
+class Pii(_Section):
+    """Personal data: which kinds to find, and what to do with a row that has them."""
 
-    html: bool = Field(True, description="unescape HTML entities and remove leftover tags")
+    email: bool = True
+    phone: bool = True
+    ip: bool = True
+    card: bool = Field(True, description="payment card numbers that pass the Luhn check")
+    iban: bool = Field(True, description="IBANs that pass the mod-97 check")
+    action: Literal["redact", "drop", "keep"] = Field(
+        "redact", description="redact: typed placeholders (<EMAIL>, ...); drop: remove the row (pii); keep: count only"
+    )
+
+
+class Boilerplate(_Section):
+    """Lines repeated across documents (cookie notices, navigation), removed corpus-wide."""
+
+    enabled: bool = True
+    min_docs: int = Field(10, ge=2, description="a line in at least this many multi-line documents is boilerplate")
+
+
+class GopherQuality(_Section):
+    """Gopher quality rules (Rae et al. 2021); tuned on English web pages, so off by default."""
+
+    enabled: bool = False
+    min_mean_word_length: float = Field(3.0, ge=0)
+    max_mean_word_length: float = Field(10.0, ge=0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0, description="'#' and ellipses per word")
+    max_bullet_lines: float = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines: float = Field(0.3, ge=0, le=1)
+    min_alpha_words: float = Field(0.8, ge=0, le=1, description="share of words with a letter")
+    min_stop_words: int = Field(2, ge=0, description="distinct English stop words (the, be, to, of, and, that, have, with)")
+
+
+class GopherRepetition(_Section):
+    """Gopher repetition rules: repeated lines, paragraphs and n-grams; off by default."""
+
+    enabled: bool = False
+    max_dup_line_frac: float = Field(0.3, ge=0, le=1)
+    max_dup_para_frac: float = Field(0.3, ge=0, le=1)
+    max_dup_line_char_frac: float = Field(0.2, ge=0, le=1)
+    max_dup_para_char_frac: float = Field(0.2, ge=0, le=1)
+    max_top_ngram_frac: dict[int, float] = Field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
+    max_dup_ngram_frac: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    )
+
+
+class C4Lines(_Section):
+    """C4 line rules (Raffel et al. 2020): drop lines that are not prose, then judge the rest; off by default."""
+
+    enabled: bool = False
+    require_terminal_punctuation: bool = True
+    min_line_words: int = Field(3, ge=0)
+    remove_javascript_lines: bool = True
+    remove_policy_lines: bool = Field(True, description="terms of use, privacy and cookie notices")
+    drop_lorem_ipsum: bool = True
+    drop_curly_braces: bool = True
+    min_sentences: int = Field(0, ge=0, description="C4 used 5; 0 = off")
+
+
+class Clean(_Section):
+    """Normalisers (each switchable), PII redaction, boilerplate removal and filters."""
+
+    fix_unicode: bool = Field(True, description="repair mojibake with ftfy")
+    html: bool = Field(True, description="unescape entities (also ' #39;' dump artefacts) and remove leftover tags")
     unicode: Literal["NFC", "NFKC", "none"] = "NFC"
     control_chars: bool = Field(True, description="remove control and zero-width characters")
-    whitespace: bool = Field(True, description="collapse runs of spaces and blank lines")
+    normalize_urls: bool = Field(False, description="lower-case scheme and host, drop utm_* and click ids")
+    normalize_emails: bool = Field(False, description="lower-case e-mail addresses")
     lowercase: bool = False
+    strip_punctuation: bool = False
+    whitespace: bool = Field(True, description="collapse runs of spaces and blank lines")
+    pii: Pii = Field(default_factory=Pii)
+    boilerplate: Boilerplate = Field(default_factory=Boilerplate)
     min_words: int = Field(0, ge=0, description="drop rows with fewer words (too_short); 0 = off")
     max_words: int | None = Field(None, ge=1, description="drop rows with more words (too_long)")
+    min_chars: int = Field(0, ge=0, description="too_few_chars below this; 0 = off")
+    max_chars: int | None = Field(None, ge=1, description="too_many_chars above this")
+    languages: list[str] | None = Field(None, description="keep only these languages (py3langid codes); off by default")
+    language_min_score: float = Field(0.5, ge=0, le=1)
+    gopher_quality: GopherQuality = Field(default_factory=GopherQuality)
+    gopher_repetition: GopherRepetition = Field(default_factory=GopherRepetition)
+    c4: C4Lines = Field(default_factory=C4Lines)
 
     @model_validator(mode="after")
-    def _words_range(self) -> Clean:
+    def _ranges(self) -> Clean:
         if self.max_words is not None and self.max_words < self.min_words:
             raise ValueError(
                 f"max_words must be at least min_words; got max_words={self.max_words}, "
                 f"min_words={self.min_words}"
+            )
+        if self.max_chars is not None and self.max_chars < self.min_chars:
+            raise ValueError(
+                f"max_chars must be at least min_chars; got max_chars={self.max_chars}, min_chars={self.min_chars}"
             )
         return self
 

@@ -26,6 +26,7 @@ from . import label as label_stage
 from . import quality as report_stage
 from . import split as split_stage
 from . import write as write_stage
+from .arrow_cache import persist
 from .config import STAGES, Recipe, load_config, stage_index
 from .errors import ConfigError, StageError
 from .split.balance import balance as balance_stage
@@ -152,6 +153,8 @@ def build(
 
     with run.stage("collect"):
         ds, stats = _collect(recipe, refresh=refresh, progress=progress)
+        # Backed by a file in cache_dir, every later map step is cached between builds.
+        ds = persist(ds, recipe.resolved_cache_dir() / "datasets", "collect")
         run.record(stats)
     inputs = stats.details["inputs"]
 

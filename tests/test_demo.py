@@ -45,3 +45,20 @@ def test_demo_split_is_stratified_and_disjoint(demo: Path) -> None:
         assert abs(values.count(1) / len(values) - spam_share) < 0.02, name
     ids = [i for ds in dd.values() for i in ds["id"]]
     assert len(ids) == len(set(ids))
+
+
+def test_demo_text_is_free_of_entities_and_control_characters(demo: Path) -> None:
+    import csv
+    import re
+
+    raw = [row["text"] for row in csv.DictReader((REPO / "dataset_scripts" / "data" / "sms_spam.csv").open(newline=""))]
+    artefact = re.compile(r"&(?:lt|gt|amp|quot|#\d+);|[\x80-\x9f]")
+    assert sum(bool(artefact.search(t)) for t in raw) > 100  # the sample has them...
+    dd = load_dataset(str(demo))
+    texts = [t for ds in dd.values() for t in ds["text"]]
+    assert not any(artefact.search(t) for t in texts)  # ...the build does not
+    quality = json.loads((demo / "quality.json").read_text())
+    clean = next(s for s in quality["stages"] if s["name"] == "clean")["details"]
+    assert clean["touched"]["html"] > 100 and clean["touched"]["fix_unicode"] > 10  # rows each rule changed
+    card = (demo / "README.md").read_text()
+    assert f"html {clean['touched']['html']}" in card

@@ -177,7 +177,7 @@ def test_failure_while_writing_keeps_the_earlier_output(planted, tmp_path: Path,
         hf_ftbuilder.build(recipe_path, output_dir=out, overwrite=True)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out", "recipe.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ftbuild", "corpus.jsonl", "out", "recipe.yaml"]
 
 
 def test_shards_follow_shard_rows(planted, tmp_path: Path, write_recipe) -> None:

@@ -1,112 +1,127 @@
-"""Clean: normalise text and drop rows that end up empty or outside the word limits.
+"""Clean: normalise, redact personal data, remove boilerplate lines and filter rows.
 
-Each normaliser can be switched off in the recipe's ``clean`` section. Reasons: ``empty``
-(nothing left after cleaning), ``too_short`` and ``too_long`` (``min_words``/``max_words``).
+Four ``Dataset.map`` steps, each a module-level batch function with a small config, so the
+``datasets`` cache serves a rebuild whose ``clean`` section did not change:
+
+1. :func:`~.normalizers.normalize_batch`: the normalisers switched on in ``clean``;
+2. :func:`~.pii.redact_batch`: e-mails, phones, IPs, cards, IBANs (``clean.pii``);
+3. :func:`~.boilerplate.line_hashes_batch` then :func:`~.boilerplate.strip_boilerplate_batch`:
+   lines repeated across ``boilerplate.min_docs`` documents;
+4. :func:`~.filters.filter_batch`: length, language, Gopher and C4 rules.
+
+Every removed row keeps its reason (``empty``, ``pii``, ``boilerplate``, ``too_short``,
+``language``, ``gopher_*``, ``repetition_*``, ``c4_*``); the stats count the rows each
+normaliser touched and the PII found per type.
 """
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
+from collections import Counter
 from typing import Any
 
-from datasets import Dataset, Value
+from datasets import Dataset, Sequence, Value
 
 from .. import schema
 from ..config import Clean
 from ..stats import StageStats, split_dropped
+from .boilerplate import line_hashes_batch, repeated_lines, strip_boilerplate_batch
+from .filters import filter_batch, filter_text
+from .normalizers import NORMALISERS, normalize_batch, normalize_text
+from .pii import PII_TYPES, redact_batch, redact_text
 
-__all__ = ["clean", "clean_batch", "clean_text", "normalize"]
+__all__ = [
+    "clean",
+    "filter_batch",
+    "filter_text",
+    "line_hashes_batch",
+    "normalize",
+    "normalize_batch",
+    "normalize_text",
+    "redact_batch",
+    "redact_text",
+    "strip_boilerplate_batch",
+]
 
-# HTML element names: only these count as leftover tags, so prose in angle brackets
-# ("<The Palace: Tale of Jang Noksu>", a title on a Korean theatre's page) survives.
-_ELEMENTS = (
-    "a abbr address area article aside audio b base bdi bdo big blockquote body br button canvas caption "
-    "center cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset "
-    "figcaption figure font footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd "
-    "label legend li link main map mark meta meter nav noscript object ol optgroup option output p param "
-    "picture pre progress q s samp script section select small source span strike strong style sub "
-    "summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u ul var "
-    "video wbr"
-).split()
-_ATTRIBUTE = r"""\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?"""
-_TAG = re.compile(
-    rf"<!--.*?-->|</?(?:{'|'.join(_ELEMENTS)})(?:{_ATTRIBUTE})*\s*/?>",
-    re.S | re.I,
-)
-# Cc controls other than tab and newline, plus zero-width and bidi marks that render as nothing.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
+_TOUCHED = "_touched"
+_PII = "_pii"
+_LINE_HASHES = "_line_hashes"
 
 
-def _unescape(text: str) -> str:
-    # html.unescape is not idempotent ("&amp;lt;" -> "&lt;"): repeat until the text settles.
-    for _ in range(5):
-        unescaped = html.unescape(text)
-        if unescaped == text:
-            break
-        text = unescaped
-    return text
-
-
-def clean_text(text: str, cfg: dict[str, Any]) -> str:
-    """Apply the enabled normalisers of ``cfg`` (``Clean.model_dump()``) to one text."""
-    if cfg["html"]:
-        text = _TAG.sub(" ", _unescape(text))
-    if cfg["unicode"] != "none":
-        text = unicodedata.normalize(cfg["unicode"], text)
-    if cfg["control_chars"]:
-        text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    if cfg["whitespace"]:
-        lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-        text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-    if cfg["lowercase"]:
-        text = text.lower()
-    return text
-
-
-def clean_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, list]:
-    """Clean the ``text`` of a batch and give each row its ``drop_reason`` (None keeps it)."""
-    texts, reasons = [], []
-    min_words, max_words = cfg["min_words"], cfg["max_words"]
-    for text in batch[schema.TEXT]:
-        text = clean_text(text, cfg) if text else ""
-        reason = None
-        if not text:
-            reason = "empty"
-        elif min_words or max_words:
-            words = len(text.split())
-            if words < min_words:
-                reason = "too_short"
-            elif max_words is not None and words > max_words:
-                reason = "too_long"
-        texts.append(text)
-        reasons.append(reason)
-    return {schema.TEXT: texts, schema.DROP_REASON: reasons}
+def _features(ds: Dataset, **extra: Any):
+    features = ds.features.copy()
+    features.update(extra)
+    return features
 
 
 def clean(ds: Dataset, cfg: Clean) -> tuple[Dataset, StageStats]:
-    """Normalise every text and drop the rows that are empty or outside the word limits.
+    """Normalise, redact, strip boilerplate and filter the rows.
 
     Args:
         ds: rows with a ``text`` column.
         cfg: the recipe's ``clean`` section.
 
     Returns:
-        The cleaned rows and the stage's stats (dropped per reason).
+        The kept rows and the stage's stats: dropped per reason, and in ``details`` the rows
+        each rule touched (``touched``), PII matches per type and rows with PII (``pii``), and
+        the number of boilerplate lines found.
     """
-    features = ds.features.copy()
-    features[schema.DROP_REASON] = Value("string")
-    out = ds.map(
-        clean_batch,
+    settings = cfg.model_dump()
+    touched_list = Sequence(Value("string"))
+    ds = ds.map(
+        normalize_batch,
         batched=True,
-        fn_kwargs={"cfg": cfg.model_dump()},
-        features=features,
-        desc="clean",
+        fn_kwargs={"cfg": settings},
+        features=_features(ds, text=Value("string"), **{_TOUCHED: touched_list}),
+        desc="clean: normalise",
     )
-    return split_dropped(out, "clean")
+    pii_on = any(settings["pii"][kind] for kind in PII_TYPES)
+    if pii_on:
+        ds = ds.map(
+            redact_batch,
+            batched=True,
+            fn_kwargs={"cfg": settings["pii"]},
+            features=_features(ds, **{_PII: Sequence(Value("string")), schema.DROP_REASON: Value("string")}),
+            desc="clean: personal data",
+        )
+    else:
+        ds = ds.add_column(schema.DROP_REASON, [None] * ds.num_rows, feature=Value("string"))
+    boilerplate_lines = 0
+    if cfg.boilerplate.enabled:
+        hashed = ds.map(
+            line_hashes_batch,
+            batched=True,
+            features=_features(ds, **{_LINE_HASHES: Sequence(Value("int64"))}),
+            desc="clean: count lines",
+        )
+        repeated = repeated_lines(list(hashed[_LINE_HASHES]), cfg.boilerplate.min_docs)
+        boilerplate_lines = len(repeated)
+        if repeated:
+            ds = ds.map(
+                strip_boilerplate_batch,
+                batched=True,
+                fn_kwargs={"repeated": repeated},
+                desc="clean: boilerplate",
+            )
+    ds = ds.map(filter_batch, batched=True, fn_kwargs={"cfg": settings}, desc="clean: filter")
+
+    touched = Counter(name for names in ds[_TOUCHED] for name in names)
+    details: dict[str, Any] = {
+        "touched": {name: touched[name] for name, _ in NORMALISERS if touched[name]}
+        | {name: touched[name] for name in ("boilerplate", "c4_lines") if touched[name]},
+        "boilerplate_lines": boilerplate_lines,
+    }
+    if pii_on:
+        found = list(ds[_PII])
+        details["pii"] = {
+            "action": cfg.pii.action,
+            "matches": {kind: sum(row.count(kind) for row in found) for kind in PII_TYPES if settings["pii"][kind]},
+            "rows": sum(1 for row in found if row),
+        }
+        ds = ds.remove_columns(_PII)
+    ds = ds.remove_columns(_TOUCHED)
+    kept, stats = split_dropped(ds, "clean")
+    stats.details = details
+    return kept, stats
 
 
 def normalize(ds: Dataset, **options: Any) -> tuple[Dataset, StageStats]:

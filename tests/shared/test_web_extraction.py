@@ -19,3 +19,5 @@ def test_crawled_extraction_is_not_worse_than_trafilatura_alone(shared_data: Pat
     assert ours["f1"] >= direct["f1"]
     assert ours["precision"] >= direct["precision"] - 0.005 and ours["recall"] >= direct["recall"] - 0.005
     assert ours["f1"] > 0.93  # measured 0.959 here
+    # Redaction replaces the 8 e-mails and 8 phone numbers in the articles: a small, known cost.
+    assert figures["hf_ftbuilder, PII redacted"]["f1"] >= direct["f1"] - 0.001

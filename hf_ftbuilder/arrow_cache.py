@@ -1,0 +1,50 @@
+"""Keep a stage's output as an Arrow file in ``cache_dir`` so later ``Dataset.map`` steps cache.
+
+``datasets`` caches a ``map`` only for datasets backed by files, writing its results beside
+them. :func:`persist` writes the collected rows once, under a name derived from their content,
+and memory-maps them back: a rebuild whose inputs did not change finds the same file, so every
+``map`` after it with the same function and config is served from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+from datasets import Dataset
+
+__all__ = ["persist"]
+
+
+def persist(ds: Dataset, folder: Path, name: str) -> Dataset:
+    """Write ``ds`` to ``folder/<name>-<content hash>.arrow`` (unless there) and return it memory-mapped.
+
+    Args:
+        ds: an in-memory dataset.
+        folder: where cached datasets live (``<cache_dir>/datasets``).
+        name: a prefix naming the stage (``collect``).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    table = ds.flatten_indices().data.table
+    table = table.replace_schema_metadata(ds.features.arrow_schema.metadata)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".arrow")
+    os.close(fd)
+    try:
+        digest = hashlib.sha256()
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=10_000)
+        with open(tmp, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        path = folder / f"{name}-{digest.hexdigest()[:20]}.arrow"
+        if path.exists():
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Dataset.from_file(str(path))

@@ -1,0 +1,157 @@
+"""Normalisers: each turns a text into a cleaner text and is idempotent (``f(f(x)) == f(x)``).
+
+:func:`normalize_text` applies the ones switched on in a ``Clean`` config (as a dict) and says
+which of them changed the text, so the report can count the rows each rule touched.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from typing import Any
+
+__all__ = ["NORMALISERS", "normalize_batch", "normalize_text"]
+
+# HTML element names: only these count as leftover tags, so prose in angle brackets
+# ("<The Palace: Tale of Jang Noksu>", a title on a Korean theatre's page) survives.
+_ELEMENTS = (
+    "a abbr address area article aside audio b base bdi bdo big blockquote body br button canvas caption "
+    "center cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset "
+    "figcaption figure font footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd "
+    "label legend li link main map mark meta meter nav noscript object ol optgroup option output p param "
+    "picture pre progress q s samp script section select small source span strike strong style sub "
+    "summary sup svg table tbody td template textarea tfoot th thead time title tr track tt u ul var "
+    "video wbr"
+).split()
+_ATTRIBUTE = r"""\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?"""
+_TAG = re.compile(rf"<!--.*?-->|</?(?:{'|'.join(_ELEMENTS)})(?:{_ATTRIBUTE})*\s*/?>", re.S | re.I)
+# Entities whose "&" a dump replaced by a space (" #39;", " #36;", " quot;"): AG News has 3,000+.
+_BROKEN_ENTITY = re.compile(r"(?:^| )(?:#(\d{2,5})|(quot|amp|lt|gt|apos|nbsp));", re.M)
+_NAMED = {"quot": '"', "amp": "&", "lt": "<", "gt": ">", "apos": "'", "nbsp": " "}
+# Cc controls other than tab and newline, plus zero-width and bidi marks that render as nothing.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_PUNCT = re.compile(r"[^\w\s]+")
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.I)
+_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+
+
+def _entity_char(number: str | None, name: str | None) -> str:
+    if name:
+        return _NAMED[name]
+    n = int(number or 0)
+    if 128 <= n <= 159:  # numeric references in this range mean windows-1252, as browsers read them
+        return bytes([n]).decode("cp1252", errors="replace")
+    return chr(n) if 32 <= n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF else ""
+
+
+def _unescape(text: str) -> str:
+    # html.unescape is not idempotent ("&amp;lt;" -> "&lt;"): repeat until the text settles.
+    for _ in range(10):
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    return text
+
+
+def _html(text: str) -> str:
+    for _ in range(10):
+        before = text
+        text = _unescape(text)
+        text = _BROKEN_ENTITY.sub(lambda m: _entity_char(m.group(1), m.group(2)), text)
+        text = _TAG.sub(" ", text)
+        if text == before:
+            break
+    return text
+
+
+def _fix_unicode(text: str) -> str:
+    import ftfy
+
+    # ftfy repairs mojibake ("doesnâ€™t" -> "doesn’t"); its own HTML and NFC steps are left to
+    # the html and unicode normalisers so each stays switchable.
+    return ftfy.fix_text(text, unescape_html=False, normalization=None, fix_line_breaks=False)
+
+
+def _whitespace(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _normalize_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    trail = ""
+    while url and url[-1] in ".,;:!?)]}":  # sentence punctuation after a URL is not part of it
+        trail = url[-1] + trail
+        url = url[:-1]
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    path, hash_, fragment = path.partition("#")
+    path, question, query = path.partition("?")
+    # Tracking parameters go; everything else is kept byte for byte (no re-encoding), so a second
+    # pass changes nothing.
+    params = [p for p in query.split("&") if p and not _TRACKING.match(p.split("=", 1)[0])]
+    query = "&".join(params)
+    return (
+        f"{scheme.lower()}://{host.lower()}{slash}{path}{question if query else ''}{query}{hash_}{fragment}" + trail
+    )
+
+
+def _normalize_urls(text: str) -> str:
+    return _URL.sub(_normalize_url, text)
+
+
+def _normalize_emails(text: str) -> str:
+    return _EMAIL.sub(lambda m: m.group(0).lower(), text)
+
+
+def _unicode(form: str):
+    return lambda text: unicodedata.normalize(form, text)
+
+
+#: The normalisers in the order they run, each with the config key that switches it on.
+NORMALISERS: tuple[tuple[str, Any], ...] = (
+    ("fix_unicode", _fix_unicode),
+    ("html", _html),
+    ("unicode", None),  # NFC / NFKC, chosen by the config value
+    ("control_chars", lambda t: _CONTROL.sub("", t.replace("\r\n", "\n").replace("\r", "\n"))),
+    ("normalize_urls", _normalize_urls),
+    ("normalize_emails", _normalize_emails),
+    ("lowercase", str.lower),
+    ("strip_punctuation", lambda t: _PUNCT.sub(" ", t)),
+    ("whitespace", _whitespace),
+)
+
+
+def normalize_text(text: str, cfg: dict[str, Any]) -> tuple[str, list[str]]:
+    """Apply the normalisers ``cfg`` (``Clean.model_dump()``) switches on; also name those that changed it."""
+    touched = []
+    for _ in range(3):  # a later step can expose work for an earlier one (NFKC makes "&#65;" from "＆#65;")
+        start = text
+        for name, fn in NORMALISERS:
+            setting = cfg[name]
+            if not setting or setting == "none":
+                continue
+            new = unicodedata.normalize(setting, text) if name == "unicode" else fn(text)
+            if new != text:
+                if name not in touched:
+                    touched.append(name)
+                text = new
+        if text == start:
+            break
+    return text, touched
+
+
+def normalize_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, list]:
+    """Normalise the ``text`` of a batch; ``_touched`` lists the normalisers that changed each row."""
+    texts, touched = [], []
+    for text in batch["text"]:
+        new, names = normalize_text(text or "", cfg)
+        texts.append(new)
+        touched.append(names)
+    return {"text": texts, "_touched": touched}
