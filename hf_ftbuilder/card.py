@@ -141,7 +141,10 @@ def render_card(
         until=until,
         sources=next(s for s in quality["stages"] if s["name"] == "collect")["details"]["sources"],
         stages=quality["stages"],
-        examples={r: [{**row, "text": _short(row["text"] or "")} for row in rows] for r, rows in examples.items()},
+        examples={
+            r: [{**row, "text": _short(row["text"] or ""), "snippet": _short(row["text"] or "", 40)} for row in rows]
+            for r, rows in examples.items()
+        },
         cleaning=clean_stage.get("details") if clean_stage else None,
         columns=columns,
     )
