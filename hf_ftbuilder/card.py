@@ -125,6 +125,7 @@ def render_card(
     ]
     split_stage = next((s for s in quality["stages"] if s["name"] == "split"), None)
     clean_stage = next((s for s in quality["stages"] if s["name"] == "clean"), None)
+    dedup_stage = next((s for s in quality["stages"] if s["name"] == "dedup"), None)
     rare = split_stage.get("details", {}).get("rare_classes_train_only", {}) if split_stage else {}
     return DatasetCard.from_template(
         card_data,
@@ -146,5 +147,6 @@ def render_card(
             for r, rows in examples.items()
         },
         cleaning=clean_stage.get("details") if clean_stage else None,
+        dedup=dedup_stage.get("details") if dedup_stage else None,
         columns=columns,
     )

@@ -34,6 +34,7 @@ __all__ = [
     "GopherRepetition",
     "HfSource",
     "HtmlDirSource",
+    "NearDedup",
     "JsonlSource",
     "Label",
     "Output",
@@ -108,7 +109,7 @@ class HfSource(_Section):
 
     type: Literal["hf"]
     path: str
-    split: str = "train"
+    split: str = Field("train", description="the split to read, or all (every split, in order)")
     text_column: str = "text"
 
 
@@ -301,11 +302,36 @@ class Clean(_Section):
         return self
 
 
+class NearDedup(_Section):
+    """Near duplicates by MinHash LSH over word n-grams, verified by exact Jaccard."""
+
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard of word n-gram sets at which two rows are duplicates")
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=10)
+    bands: int | None = Field(None, ge=1, description="LSH bands; derived from threshold when not set")
+    rows: int | None = Field(None, ge=1, description="rows per band; derived from threshold when not set")
+
+    @model_validator(mode="after")
+    def _banding(self) -> NearDedup:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (they are derived from threshold)")
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows must be at most num_perm; got {self.bands} * {self.rows} > {self.num_perm}")
+        return self
+
+
 class Dedup(_Section):
-    """Exact duplicates by hash of the normalised text."""
+    """Exact and near duplicates, and contamination against reference sets."""
 
     exact: bool = True
     keep: Literal["first", "longest"] = "first"
+    near: NearDedup = Field(default_factory=NearDedup)
+    against: list[Source] = Field(
+        default_factory=list,
+        description="reference sets (any source type, or a built dataset folder as hf with split: all); "
+        "rows that duplicate one of their rows are dropped as contaminated",
+    )
 
 
 class Label(_Section):

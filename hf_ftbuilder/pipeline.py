@@ -170,7 +170,10 @@ def build(
 
     if runs("dedup"):
         with run.stage("dedup"):
-            ds, stats = dedup_stage.dedup(ds, recipe.dedup)
+            reference = None
+            if recipe.dedup.against:
+                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress)
+            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference)
             run.record(stats)
 
     if runs("label"):

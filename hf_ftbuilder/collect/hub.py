@@ -48,15 +48,22 @@ def read_hf(path: Path | str, *, split: str, local: bool) -> tuple[pa.Table, str
         if local and ((Path(path) / "dataset_dict.json").exists() or (Path(path) / "state.json").exists()):
             loaded = load_from_disk(str(path))
         else:
-            loaded = load_dataset(str(path), split=split)
+            loaded = load_dataset(str(path)) if split == "all" else load_dataset(str(path), split=split)
     except FileNotFoundError as exc:
         raise SourceError(f"{path}: no dataset found ({exc})") from None
     except ValueError as exc:
         raise SourceError(f"{path}: cannot load split {split!r} ({str(exc).splitlines()[0]})") from None
+    if split == "all" and not isinstance(loaded, DatasetDict):
+        loaded = DatasetDict({"all": loaded})
     if isinstance(loaded, DatasetDict):
-        if split not in loaded:
+        if split == "all":
+            from datasets import concatenate_datasets
+
+            loaded = concatenate_datasets(list(loaded.values()))
+        elif split not in loaded:
             raise SourceError(f"{path}: no split {split!r} (splits: {', '.join(loaded)})")
-        loaded = loaded[split]
+        else:
+            loaded = loaded[split]
     assert isinstance(loaded, Dataset)
     table = loaded.flatten_indices().data.table
     table = decode_class_labels(table, loaded.features)

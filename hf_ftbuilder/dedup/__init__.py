@@ -1,86 +1,288 @@
-"""Dedup: remove exact duplicates, keeping one row per group and recording which.
+"""Dedup: exact and near duplicates, and contamination against reference sets.
 
-Texts are compared in their normalised form (:mod:`hf_ftbuilder.text_norm`: NFKC, casefold,
-whitespace collapsed), hashed to 128 bits. Only the compact hash, id and length columns are
-pulled out of the dataset for grouping. In each group the first row in input order is kept
-(or the longest, with ``keep: longest``); the kept row gets ``dup_cluster`` (its own id) and
-``dup_count`` (rows in the group), each removed row ``dup_of`` (the kept row's id),
-``dup_cluster`` and ``similarity`` 1.0, with reason ``exact_duplicate``.
+1. Exact: the 128-bit xxh3 hash of the normalised text (:mod:`hf_ftbuilder.text_norm`: NFKC,
+   casefold, whitespace collapsed). Reason ``exact_duplicate``.
+2. Near: MinHash LSH over word n-grams (:mod:`hf_ftbuilder.minhash`); every candidate pair is
+   verified with the exact Jaccard of its shingle sets against ``near.threshold``; verified pairs
+   are joined into clusters with union-find. Reason ``near_duplicate``.
+3. Against: rows that are exact or near duplicates of a reference row are dropped as
+   ``contaminated``, with the reference row's id as ``dup_of``.
+
+Each group keeps one row: the first in input order (or the longest, ``keep: longest``). The kept
+row gets ``dup_cluster`` (its own id) and ``dup_count`` (rows in the group); each removed row
+``dup_of`` (the kept row's id), ``dup_cluster`` and ``similarity`` (its exact Jaccard with the kept
+row; 1.0 for exact copies). Clusters are transitive: in a chain A~B, B~C where A and C are less
+similar than the threshold, C still goes with A's cluster and its ``similarity`` to A shows it.
+
+Only compact columns (hashes, signatures, ids, lengths) leave the dataset; texts are read back
+only for the rows that LSH made candidates.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from datasets import Dataset, Value
+import numpy as np
+import xxhash
+from datasets import Dataset, Sequence, Value
 
 from .. import schema
-from ..config import Dedup
+from ..config import Dedup, NearDedup
+from ..minhash import UnionFind, candidate_pairs, jaccard, lsh_params, shingles, signatures_batch
 from ..stats import StageStats, split_dropped
-from ..text_norm import text_hash
+from ..text_norm import normalize_for_hash
 
-__all__ = ["dedup", "exact", "hash_batch"]
+__all__ = ["dedup", "exact", "hash_batch", "near", "signatures_batch"]
+
+logger = logging.getLogger(__name__)
 
 _HASH = "_text_hash"
+_MINHASH = "_minhash"
+_HISTOGRAM_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def hash_batch(batch: dict[str, list]) -> dict[str, list]:
-    """The 128-bit hash of each row's normalised text."""
-    return {_HASH: [text_hash(t) for t in batch[schema.TEXT]]}
+    """The 128-bit xxh3 hash of each row's normalised text."""
+    return {_HASH: [xxhash.xxh3_128_hexdigest(normalize_for_hash(t).encode("utf-8")) for t in batch[schema.TEXT]]}
 
 
-def _groups(hashes: list[str], lengths: list[int] | None) -> list[int]:
-    """For every row, the index of the row kept in its group."""
-    keeper: dict[str, int] = {}
-    for i, h in enumerate(hashes):
-        j = keeper.get(h)
-        if j is None or (lengths is not None and lengths[i] > lengths[j]):
-            keeper[h] = i
-    return [keeper[h] for h in hashes]
+def _hashes(ds: Dataset, desc: str) -> list[str]:
+    return list(ds.map(hash_batch, batched=True, remove_columns=ds.column_names, desc=desc)[_HASH])
 
 
-def dedup(ds: Dataset, cfg: Dedup) -> tuple[Dataset, StageStats]:
-    """Remove exact duplicates (when ``cfg.exact``).
+def _signatures(ds: Dataset, cfg: NearDedup, seed: int, desc: str) -> np.ndarray:
+    out = ds.map(
+        signatures_batch,
+        batched=True,
+        fn_kwargs={"ngram": cfg.ngram, "num_perm": cfg.num_perm, "seed": seed},
+        remove_columns=ds.column_names,
+        features=_sig_features(),
+        desc=desc,
+    )
+    if out.num_rows == 0:
+        return np.zeros((0, cfg.num_perm), dtype=np.uint32)
+    column = out.with_format("numpy")[_MINHASH]
+    return np.asarray(column, dtype=np.uint32).reshape(out.num_rows, cfg.num_perm)
+
+
+def _sig_features():
+    from datasets import Features
+
+    return Features({_MINHASH: Sequence(Value("uint32"))})
+
+
+class _Shingles:
+    """Shingle sets of the rows that need verifying, computed once each."""
+
+    def __init__(self, ds: Dataset, ngram: int) -> None:
+        self.ds, self.ngram, self.cache = ds, ngram, {}
+
+    def prefetch(self, indices: np.ndarray) -> None:
+        missing = sorted({int(i) for i in indices} - self.cache.keys())
+        if missing:
+            texts = self.ds.select(missing)[schema.TEXT]
+            self.cache.update({i: shingles(t, self.ngram) for i, t in zip(missing, texts)})
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.cache[int(i)]
+
+
+def _keeper(members: list[int], lengths: list[int] | None) -> int:
+    if lengths is None:
+        return min(members)
+    return min(members, key=lambda m: (-lengths[m], m))
+
+
+def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None = None) -> tuple[Dataset, StageStats]:
+    """Remove exact and near duplicates, and rows that duplicate the reference set.
 
     Args:
         ds: rows with ``id`` and ``text``.
         cfg: the recipe's ``dedup`` section.
+        seed: seeds the MinHash permutations.
+        reference: rows (``id``, ``text``) to decontaminate against, from ``dedup.against``.
 
     Returns:
         The kept rows with ``dup_cluster`` and ``dup_count``, and the stats; the removed rows
         (with ``dup_of``, ``dup_cluster``, ``similarity``) are in ``stats.dropped_rows``.
     """
-    if not cfg.exact:
-        return ds, StageStats(name="dedup", rows_in=ds.num_rows, rows_out=ds.num_rows)
-    hashed = ds.map(hash_batch, batched=True, desc="dedup: hash")
-    hashes = list(hashed[_HASH])
-    lengths = [len(t) for t in hashed[schema.TEXT]] if cfg.keep == "longest" else None
-    ids = list(hashed[schema.ID])
-    kept_by = _groups(hashes, lengths)
-    sizes: dict[int, int] = {}
-    for k in kept_by:
-        sizes[k] = sizes.get(k, 0) + 1
-    cluster: list[Any] = [ids[k] if sizes[k] > 1 else None for k in kept_by]
-    count = [sizes[k] if k == i else None for i, k in enumerate(kept_by)]
-    dup_of = [ids[k] if k != i else None for i, k in enumerate(kept_by)]
-    similarity = [1.0 if k != i else None for i, k in enumerate(kept_by)]
-    reason = ["exact_duplicate" if k != i else None for i, k in enumerate(kept_by)]
-    out = hashed.remove_columns(_HASH)
+    n = ds.num_rows
+    ids = list(ds[schema.ID])
+    lengths = [len(t) for t in ds[schema.TEXT]] if cfg.keep == "longest" else None
+    reason: list[str | None] = [None] * n
+    dup_of: list[int | None] = [None] * n  # index of the kept row (or of the reference row)
+    similarity: list[float | None] = [None] * n
+    ref_ids: list[str] = list(reference[schema.ID]) if reference is not None else []
+    details: dict[str, Any] = {}
+
+    hashes = _hashes(ds, "dedup: hash") if cfg.exact or reference is not None else []
+    if reference is not None:
+        ref_first: dict[str, int] = {}
+        for j, h in enumerate(_hashes(reference, "dedup: hash reference")):
+            ref_first.setdefault(h, j)
+        for i, h in enumerate(hashes):
+            if h in ref_first:
+                reason[i], dup_of[i], similarity[i] = "contaminated", ref_first[h], 1.0
+    if cfg.exact:
+        groups: dict[str, list[int]] = {}
+        for i, h in enumerate(hashes):
+            if reason[i] is None:
+                groups.setdefault(h, []).append(i)
+        exact_groups = 0
+        for members in groups.values():
+            if len(members) > 1:
+                exact_groups += 1
+                keep = _keeper(members, lengths)
+                for m in members:
+                    if m != keep:
+                        reason[m], dup_of[m], similarity[m] = "exact_duplicate", keep, 1.0
+        details["exact"] = {"removed": reason.count("exact_duplicate"), "groups": exact_groups}
+
+    near_pairs: list[tuple[int, int, float]] = []
+    if cfg.near.enabled and n > 1:
+        near_pairs = _near(ds, cfg, seed, reason, dup_of, similarity, lengths, reference, details)
+
+    kept_by = [i if reason[i] is None else None for i in range(n)]
+    counts: dict[int, int] = {}
+    for i in range(n):
+        if reason[i] in ("exact_duplicate", "near_duplicate"):
+            counts[dup_of[i]] = counts.get(dup_of[i], 1) + 1
+    cluster = [None] * n
+    count = [None] * n
+    for i in range(n):
+        if reason[i] is None:
+            count[i] = counts.get(i, 1)
+            cluster[i] = ids[i] if i in counts else None
+        elif reason[i] == "contaminated":
+            cluster[i] = None
+        else:
+            cluster[i] = ids[dup_of[i]]
+    dup_of_id = [
+        None if r is None else (ref_ids[d] if r == "contaminated" else ids[d]) for r, d in zip(reason, dup_of)
+    ]
+    out = ds
     for name, values, feature in (
         (schema.DUP_CLUSTER, cluster, Value("string")),
         (schema.DUP_COUNT, count, Value("int32")),
-        (schema.DUP_OF, dup_of, Value("string")),
+        (schema.DUP_OF, dup_of_id, Value("string")),
         (schema.SIMILARITY, similarity, Value("float32")),
         (schema.DROP_REASON, reason, Value("string")),
     ):
         out = out.add_column(name, values, feature=feature)
+    del kept_by
     kept, stats = split_dropped(out, "dedup")
     kept = kept.remove_columns([schema.DUP_OF, schema.SIMILARITY])
-    groups = sum(1 for k, n in sizes.items() if n > 1)
-    stats.details = {"exact": {"removed": stats.dropped.get("exact_duplicate", 0), "groups": groups}}
+    if reference is not None:
+        details["against"] = {"reference_rows": len(ref_ids), "removed": reason.count("contaminated")}
+    if near_pairs:
+        details.setdefault("near", {})["examples"] = _examples(ds, near_pairs)
+    stats.details = details
     return kept, stats
+
+
+def _near(
+    ds: Dataset,
+    cfg: Dedup,
+    seed: int,
+    reason: list[str | None],
+    dup_of: list[int | None],
+    similarity: list[float | None],
+    lengths: list[int] | None,
+    reference: Dataset | None,
+    details: dict[str, Any],
+) -> list[tuple[int, int, float]]:
+    """Find near duplicates among the rows still kept (and against the reference); fill the lists."""
+    near = cfg.near
+    n = ds.num_rows
+    bands, rows = (near.bands, near.rows) if near.bands else lsh_params(near.threshold, near.num_perm)
+    sigs = _signatures(ds, near, seed, "dedup: minhash")
+    alive = np.array([r is None for r in reason])
+    n_ref = 0
+    if reference is not None and reference.num_rows:
+        ref_sigs = _signatures(reference, near, seed, "dedup: minhash reference")
+        n_ref = len(ref_sigs)
+        sigs = np.concatenate([ref_sigs, sigs])
+        alive = np.concatenate([np.ones(n_ref, dtype=bool), alive])
+    pairs = candidate_pairs(sigs, bands, rows)
+    pairs = pairs[alive[pairs[:, 0]] & alive[pairs[:, 1]]]
+    pairs = pairs[pairs[:, 1] >= n_ref]  # reference-reference pairs do not matter
+    data = _Shingles(ds, near.ngram)
+    refs = _Shingles(reference, near.ngram) if n_ref else None
+
+    def sets(i: int) -> np.ndarray:
+        return refs[i] if i < n_ref else data[i - n_ref]
+
+    if refs is not None:
+        refs.prefetch(pairs[pairs[:, 0] < n_ref][:, 0])
+    data.prefetch(np.concatenate([pairs[pairs[:, 0] >= n_ref][:, 0], pairs[:, 1]]) - n_ref)
+    verified: list[tuple[int, int, float]] = []
+    for i, j in pairs.tolist():
+        sim = jaccard(sets(i), sets(j))
+        if sim >= near.threshold:
+            verified.append((i, j, sim))
+
+    # Contamination first: a row near a reference row is out, whatever else it resembles.
+    for i, j, sim in verified:
+        if i < n_ref:
+            row = j - n_ref
+            if reason[row] != "contaminated" or sim > (similarity[row] or 0):
+                reason[row], dup_of[row], similarity[row] = "contaminated", i, sim
+    links = [(i - n_ref, j - n_ref) for i, j, _ in verified if i >= n_ref]
+    links = [(i, j) for i, j in links if reason[i] is None and reason[j] is None]
+    uf = UnionFind(n)
+    for i, j in links:
+        uf.union(i, j)
+    removed: list[tuple[int, int, float]] = []
+    members_all = sorted({m for pair in links for m in pair})
+    clusters = [m for m in uf.groups(members_all).values() if len(m) > 1]
+    data.prefetch(np.array(members_all, dtype=np.int64))
+    for members in clusters:
+        keep = _keeper(members, lengths)
+        for m in members:
+            if m != keep:
+                sim = jaccard(data[m], data[keep])
+                reason[m], dup_of[m], similarity[m] = "near_duplicate", keep, sim
+                removed.append((m, keep, sim))
+    hist = np.histogram([s for _, _, s in removed], bins=_HISTOGRAM_EDGES)[0].tolist() if removed else []
+    details["near"] = {
+        "threshold": near.threshold,
+        "num_perm": near.num_perm,
+        "ngram": near.ngram,
+        "bands": bands,
+        "rows": rows,
+        "candidates": int(len(pairs)),
+        "verified": len(verified),
+        "removed": len(removed),
+        "clusters": len(clusters),
+        "similarity_histogram": {
+            f"{lo:.2f}-{hi:.2f}": c for lo, hi, c in zip(_HISTOGRAM_EDGES, _HISTOGRAM_EDGES[1:], hist) if c
+        },
+    }
+    logger.debug("near dedup: %s", details["near"])
+    return removed
+
+
+def _examples(ds: Dataset, removed: list[tuple[int, int, float]], limit: int = 3) -> list[dict[str, Any]]:
+    """A few removed rows beside the row kept in their place, lowest similarity first."""
+    chosen = sorted(removed, key=lambda r: (r[2], r[0]))[:limit]
+    rows = ds.select([i for pair in chosen for i in pair[:2]])
+    out = []
+    for k, (_, _, sim) in enumerate(chosen):
+        a, b = rows[2 * k], rows[2 * k + 1]
+        out.append({"removed": a[schema.ID], "kept": b[schema.ID], "similarity": round(sim, 4),
+                    "removed_text": a[schema.TEXT][:300], "kept_text": b[schema.TEXT][:300]})
+    return out
 
 
 def exact(ds: Dataset, *, keep: str = "first") -> tuple[Dataset, StageStats]:
     """Remove exact duplicates from any dataset with ``id`` and ``text`` columns."""
-    return dedup(ds, Dedup(exact=True, keep=keep))
+    return dedup(ds, Dedup(exact=True, keep=keep, near=NearDedup(enabled=False)))
+
+
+def near(
+    ds: Dataset, *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, seed: int = 42, keep: str = "first"
+) -> tuple[Dataset, StageStats]:
+    """Remove exact and near duplicates, e.g. ``near(ds, threshold=0.8)``."""
+    cfg = Dedup(keep=keep, near=NearDedup(threshold=threshold, num_perm=num_perm, ngram=ngram))
+    return dedup(ds, cfg, seed=seed)
