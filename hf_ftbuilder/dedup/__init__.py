@@ -109,7 +109,11 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
     """
     n = ds.num_rows
     ids = list(ds[schema.ID])
-    lengths = [len(t) for t in ds[schema.TEXT]] if cfg.keep == "longest" else None
+    lengths = None
+    if cfg.keep == "longest":  # lengths computed in Arrow: no Python copy of every text
+        import pyarrow.compute as pc
+
+        lengths = pc.utf8_length(ds.with_format("arrow")[schema.TEXT]).to_pylist()
     reason: list[str | None] = [None] * n
     dup_of: list[int | None] = [None] * n  # index of the kept row (or of the reference row)
     similarity: list[float | None] = [None] * n
