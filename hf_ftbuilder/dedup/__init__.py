@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import xxhash
-from datasets import Dataset, Sequence, Value
+from datasets import Dataset, Features, Sequence, Value
 
 from .. import schema
 from ..config import Dedup, NearDedup
@@ -57,19 +57,13 @@ def _signatures(ds: Dataset, cfg: NearDedup, seed: int, desc: str) -> np.ndarray
         batched=True,
         fn_kwargs={"ngram": cfg.ngram, "num_perm": cfg.num_perm, "seed": seed},
         remove_columns=ds.column_names,
-        features=_sig_features(),
+        features=Features({_MINHASH: Sequence(Value("uint32"))}),
         desc=desc,
     )
     if out.num_rows == 0:
         return np.zeros((0, cfg.num_perm), dtype=np.uint32)
     column = out.with_format("numpy")[_MINHASH]
     return np.asarray(column, dtype=np.uint32).reshape(out.num_rows, cfg.num_perm)
-
-
-def _sig_features():
-    from datasets import Features
-
-    return Features({_MINHASH: Sequence(Value("uint32"))})
 
 
 class _Shingles:
@@ -147,7 +141,6 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
     if cfg.near.enabled and n > 1:
         near_pairs = _near(ds, cfg, seed, reason, dup_of, similarity, lengths, reference, details)
 
-    kept_by = [i if reason[i] is None else None for i in range(n)]
     counts: dict[int, int] = {}
     for i in range(n):
         if reason[i] in ("exact_duplicate", "near_duplicate"):
@@ -174,7 +167,6 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
         (schema.DROP_REASON, reason, Value("string")),
     ):
         out = out.add_column(name, values, feature=feature)
-    del kept_by
     kept, stats = split_dropped(out, "dedup")
     kept = kept.remove_columns([schema.DUP_OF, schema.SIMILARITY])
     if reference is not None:
