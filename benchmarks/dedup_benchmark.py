@@ -23,7 +23,7 @@ snippets shares too few shingles to come near 0.5).
 **Tools** (threshold 0.8, 128 permutations, word 5-grams, seed 42; single-threaded by default,
 ``--threads``, since the machine has 2 cores and other jobs may run beside this one). Each runs in
 a subprocess; only the dedup work is timed (not reading the corpus), and the process reports its
-peak RSS (``ru_maxrss``) and its RSS just before the timed part.
+peak RSS (``VmHWM``) and its RSS just before the timed part.
 
 * ``hf_ftbuilder``: ``hf_ftbuilder.dedup.dedup(ds, Dedup(exact=True, near=NearDedup(threshold=0.8,
   num_perm=128, ngram=5)), seed=42)`` on a ``datasets.Dataset`` (``id``, ``text``) written by
@@ -37,7 +37,8 @@ peak RSS (``ru_maxrss``) and its RSS just before the timed part.
 * ``rensa`` (venv ``/tmp/bench-rensa``): ``RMinHash.from_token_sets`` over the shingle strings, and
   the streaming keep-first loop that ``RMinHashDeduplicator`` runs (query ``RMinHashLSH``, keep the
   document unless a kept candidate's estimated Jaccard ``RMinHash.jaccard`` is >= 0.8), written out
-  so that the kept document a copy matched is known. ``rensa`` uses the deduplicator's default
+  so that the kept document a copy matched is known (token lists are built 1,000 documents at a
+  time). ``rensa`` uses the deduplicator's default
   8 bands for threshold 0.8; ``rensa-32`` uses 32 bands of 4 rows (more candidates, higher recall).
 * ``text-dedup`` (venv ``/tmp/bench-text-dedup``, Python 3.12): version 0.4.1's MinHash pipeline,
   configured by a ``config.toml`` as its CLI is (``local_files``/``json`` input, ``ngram_size=5``,
@@ -307,7 +308,13 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak RSS (VmHWM; ``ru_maxrss`` would carry the parent's RSS over the fork and exec)
+    or a child process's, if larger."""
+    own = float("nan")
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1])
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024
 
@@ -418,7 +425,10 @@ def _worker_rensa(jsonl: str, opts: dict) -> dict:
     bands = int(opts.get("bands", 8))
     ids, texts = _read_jsonl(jsonl)
     with _Timed() as timer:
-        sketches = RMinHash.from_token_sets([list(shingle_set(t)) for t in texts], num_perm=NUM_PERM, seed=SEED)
+        sketches = []
+        for start in range(0, len(texts), 1000):  # in chunks: all token lists at once would take GBs at 100k
+            chunk = [list(shingle_set(t)) for t in texts[start : start + 1000]]
+            sketches += RMinHash.from_token_sets(chunk, num_perm=NUM_PERM, seed=SEED)
         lsh = RMinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, num_bands=bands)
         removed = []
         for i, m in enumerate(sketches):
@@ -495,7 +505,8 @@ enable_profiling = false
     removed = []
     for idx, cluster, doc_id in zip(ds[index_col], ds[cluster_col], ds["id"]):
         if idx not in kept:
-            removed.append([doc_id, id_of.get(cluster) if cluster != idx and cluster in kept else None])
+            # Without the check, cluster ids are polars_grouper labels (1, 2, ...), not row indices.
+            removed.append([doc_id, id_of.get(cluster) if verify and cluster != idx and cluster in kept else None])
     return timer.result(removed, version=version("text-dedup"), bands_rows=[algo.bands, algo.rows],
                         api="text_dedup.minhash steps (filter, fingerprint, cluster, assign, "
                             f"{'check_false_positives, ' if verify else ''}remove_duplicates), config.toml: "
@@ -711,7 +722,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 def report(runs: list[dict], threads: int) -> None:
     print(f"\n# Results (threshold {THRESHOLD}, {NUM_PERM} permutations, word {NGRAM}-grams, {threads} thread(s); "
           "wall and CPU seconds of the dedup work only)\n")
-    print("| size | tool | version | bands x rows | wall s | CPU s | x ours wall | peak RSS MB | RSS before MB "
+    print("| size | tool | version | bands x rows | wall s | CPU s | wall / ours | peak RSS MB | RSS before MB "
           "| removed | precision | recall (J>=0.8) | exact recall | non-copies removed |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:

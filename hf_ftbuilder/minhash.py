@@ -26,6 +26,7 @@ __all__ = [
     "jaccard",
     "lsh_params",
     "permutations",
+    "shingle_hashes",
     "shingles",
     "signature",
     "signatures_batch",
@@ -39,19 +40,26 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x2
                  0x85EBCA77C2B2AE63, 0xD6E8FEB86659FD93], dtype=np.uint64)
 
 
-def shingles(text: str, ngram: int) -> np.ndarray:
-    """Sorted distinct 64-bit hashes of the text's word n-grams (one shingle for shorter texts)."""
-    tokens = _TOKEN.findall(normalize_for_hash(text))
+def shingle_hashes(normalized: str, ngram: int) -> np.ndarray:
+    """64-bit hashes of the word n-grams of an already normalised text, in order, repeats kept."""
+    tokens = _TOKEN.findall(normalized)
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
+    if ngram > len(_MIX):
+        raise ValueError(f"ngram must be at most {len(_MIX)}; got {ngram}")
     hashes = np.fromiter(map(xxhash.xxh64_intdigest, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens))
     n = min(ngram, len(hashes))
-    if n > len(_MIX):
-        raise ValueError(f"ngram must be at most {len(_MIX)}; got {ngram}")
-    windows = np.lib.stride_tricks.sliding_window_view(hashes, n)
+    width = len(hashes) - n + 1
     with np.errstate(over="ignore"):
-        mixed = (windows * _MIX[:n]).sum(axis=1, dtype=np.uint64)
-    return np.unique(mixed)
+        mixed = hashes[:width] * _MIX[0]
+        for k in range(1, n):  # n shifted slices: no Python loop over the shingles themselves
+            mixed += hashes[k : k + width] * _MIX[k]
+    return mixed
+
+
+def shingles(text: str, ngram: int) -> np.ndarray:
+    """Sorted distinct 64-bit hashes of the text's word n-grams (one shingle for shorter texts)."""
+    return np.unique(shingle_hashes(normalize_for_hash(text), ngram))
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +71,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signature(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The MinHash signature (``uint32[num_perm]``) of a shingle set; all ones for an empty set.
+    """The MinHash signature (``uint32[num_perm]``) of shingle hashes (repeats do not matter);
+    all ones for an empty set.
 
     Each hash function is multiply-add-shift, ``(a * x + b) mod 2**64 >> 32``, a universal
     family that needs no modulo (four times faster than ``mod 2**61 - 1`` here).
@@ -71,14 +80,16 @@ def signature(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return np.full(len(a), 0xFFFFFFFF, dtype=np.uint32)
     with np.errstate(over="ignore"):
-        hashed = (np.outer(a, values) + b[:, None]) >> _SHIFT
-    return hashed.min(axis=1).astype(np.uint32)
+        hashed = np.multiply.outer(a, values)
+        hashed += b[:, None]
+    # The shift is monotonic, so it can follow the minimum: one pass over num_perm values, not all.
+    return (hashed.min(axis=1) >> _SHIFT).astype(np.uint32)
 
 
 def signatures_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, list]:
     """MinHash signatures of a batch's ``text`` (for ``Dataset.map``)."""
     a, b = permutations(num_perm, seed)
-    return {"_minhash": [signature(shingles(t, ngram), a, b) for t in batch["text"]]}
+    return {"_minhash": [signature(shingle_hashes(normalize_for_hash(t), ngram), a, b) for t in batch["text"]]}
 
 
 def lsh_params(threshold: float, num_perm: int, target_recall: float = 0.995) -> tuple[int, int]:

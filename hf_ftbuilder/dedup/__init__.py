@@ -21,6 +21,7 @@ only for the rows that LSH made candidates.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,20 @@ from datasets import Dataset, Features, Sequence, Value
 
 from .. import schema
 from ..config import Dedup, NearDedup
-from ..minhash import UnionFind, candidate_pairs, jaccard, lsh_params, shingles, signatures_batch
+from ..minhash import (
+    UnionFind,
+    candidate_pairs,
+    jaccard,
+    lsh_params,
+    permutations,
+    shingle_hashes,
+    shingles,
+    signature,
+)
 from ..stats import StageStats, split_dropped
 from ..text_norm import normalize_for_hash
 
-__all__ = ["dedup", "exact", "hash_batch", "near", "signatures_batch"]
+__all__ = ["dedup", "exact", "fingerprint_batch", "hash_batch", "near"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +57,40 @@ def hash_batch(batch: dict[str, list]) -> dict[str, list]:
     return {_HASH: [xxhash.xxh3_128_hexdigest(normalize_for_hash(t).encode("utf-8")) for t in batch[schema.TEXT]]}
 
 
-def _hashes(ds: Dataset, desc: str) -> list[str]:
-    return list(ds.map(hash_batch, batched=True, remove_columns=ds.column_names, desc=desc)[_HASH])
+def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, list]:
+    """Exact hash and MinHash signature of each row, normalising each text once."""
+    a, b = permutations(num_perm, seed)
+    hashes, sigs = [], []
+    for text in batch[schema.TEXT]:
+        normalized = normalize_for_hash(text)
+        hashes.append(xxhash.xxh3_128_hexdigest(normalized.encode("utf-8")))
+        sigs.append(signature(shingle_hashes(normalized, ngram), a, b))
+    return {_HASH: hashes, _MINHASH: sigs}
 
 
-def _signatures(ds: Dataset, cfg: NearDedup, seed: int, desc: str) -> np.ndarray:
+def _workers(rows: int) -> int | None:
+    """Processes for the signature map: all cores once there is enough work to pay for starting them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 8) if rows >= 20_000 and cores > 1 else None
+
+
+def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> tuple[list[str], np.ndarray | None]:
+    """Exact hashes, and with ``near`` the signatures as one ``uint32`` matrix (read from Arrow, not rows)."""
+    if near is None:
+        out = ds.map(hash_batch, batched=True, remove_columns=ds.column_names, desc=desc)
+        return out.with_format("arrow")[_HASH].to_pylist(), None
     out = ds.map(
-        signatures_batch,
+        fingerprint_batch,
         batched=True,
-        fn_kwargs={"ngram": cfg.ngram, "num_perm": cfg.num_perm, "seed": seed},
+        fn_kwargs={"ngram": near.ngram, "num_perm": near.num_perm, "seed": seed},
         remove_columns=ds.column_names,
-        features=Features({_MINHASH: Sequence(Value("uint32"))}),
+        features=Features({_HASH: Value("string"), _MINHASH: Sequence(Value("uint32"))}),
+        num_proc=_workers(ds.num_rows),
         desc=desc,
     )
-    if out.num_rows == 0:
-        return np.zeros((0, cfg.num_perm), dtype=np.uint32)
-    column = out.with_format("numpy")[_MINHASH]
-    return np.asarray(column, dtype=np.uint32).reshape(out.num_rows, cfg.num_perm)
+    table = out.with_format("arrow")[:]
+    flat = table.column(_MINHASH).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return table.column(_HASH).to_pylist(), np.asarray(flat, dtype=np.uint32).reshape(out.num_rows, near.num_perm)
 
 
 class _Shingles:
@@ -114,10 +141,13 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
     ref_ids: list[str] = list(reference[schema.ID]) if reference is not None else []
     details: dict[str, Any] = {}
 
-    hashes = _hashes(ds, "dedup: hash") if cfg.exact or reference is not None else []
+    near_cfg = cfg.near if cfg.near.enabled else None
+    hashes, sigs = _fingerprints(ds, near_cfg, seed, "dedup: fingerprint")
+    ref_sigs = None
     if reference is not None:
+        ref_hashes, ref_sigs = _fingerprints(reference, near_cfg, seed, "dedup: fingerprint reference")
         ref_first: dict[str, int] = {}
-        for j, h in enumerate(_hashes(reference, "dedup: hash reference")):
+        for j, h in enumerate(ref_hashes):
             ref_first.setdefault(h, j)
         for i, h in enumerate(hashes):
             if h in ref_first:
@@ -138,8 +168,8 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
         details["exact"] = {"removed": reason.count("exact_duplicate"), "groups": exact_groups}
 
     near_pairs: list[tuple[int, int, float]] = []
-    if cfg.near.enabled and n > 1:
-        near_pairs = _near(ds, cfg, seed, reason, dup_of, similarity, lengths, reference, details)
+    if sigs is not None and n > 1:
+        near_pairs = _near(ds, cfg, sigs, ref_sigs, reason, dup_of, similarity, lengths, reference, details)
 
     counts: dict[int, int] = {}
     for i in range(n):
@@ -180,7 +210,8 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
 def _near(
     ds: Dataset,
     cfg: Dedup,
-    seed: int,
+    sigs: np.ndarray,
+    ref_sigs: np.ndarray | None,
     reason: list[str | None],
     dup_of: list[int | None],
     similarity: list[float | None],
@@ -192,11 +223,9 @@ def _near(
     near = cfg.near
     n = ds.num_rows
     bands, rows = (near.bands, near.rows) if near.bands else lsh_params(near.threshold, near.num_perm)
-    sigs = _signatures(ds, near, seed, "dedup: minhash")
     alive = np.array([r is None for r in reason])
     n_ref = 0
-    if reference is not None and reference.num_rows:
-        ref_sigs = _signatures(reference, near, seed, "dedup: minhash reference")
+    if reference is not None and ref_sigs is not None and len(ref_sigs):
         n_ref = len(ref_sigs)
         sigs = np.concatenate([ref_sigs, sigs])
         alive = np.concatenate([np.ones(n_ref, dtype=bool), alive])
