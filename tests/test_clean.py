@@ -228,7 +228,8 @@ def test_clean_is_idempotent_on_rows(make_dataset) -> None:
 
 # -- caching ---------------------------------------------------------------------------------
 
-STEP_FUNCTIONS = ("normalize_batch", "redact_batch", "line_hashes_batch", "strip_boilerplate_batch", "filter_batch")
+STEP_FUNCTIONS = ("normalize_batch", "redact_batch", "line_hashes_batch", "strip_boilerplate_batch", "filter_batch",
+                  "prepare_batch", "finish_batch")
 
 
 def _fingerprints() -> list[str]:
@@ -237,8 +238,10 @@ def _fingerprints() -> list[str]:
         "from hf_ftbuilder.config import Clean\n"
         "from hf_ftbuilder.clean import boilerplate, filters, normalizers, pii\n"
         "cfg = Clean().model_dump()\n"
+        "import hf_ftbuilder.clean as c\n"
         "steps = [(normalizers.normalize_batch, cfg), (pii.redact_batch, cfg['pii']), (boilerplate.line_hashes_batch, None),"
-        " (boilerplate.strip_boilerplate_batch, [1, 2]), (filters.filter_batch, cfg)]\n"
+        " (boilerplate.strip_boilerplate_batch, [1, 2]), (filters.filter_batch, cfg), (c.prepare_batch, cfg, True),"
+        " (c.finish_batch, cfg, [1, 2])]\n"
         "print(' '.join(Hasher.hash(step) for step in steps))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -317,7 +320,7 @@ def test_rebuild_with_unchanged_clean_section_recomputes_nothing(tmp_path, write
         return [name for name in computed if name in STEP_FUNCTIONS]
 
     first = clean_steps(recipe_dict(), "a")
-    assert first == ["normalize_batch", "redact_batch", "line_hashes_batch", "filter_batch"]
+    assert first == ["prepare_batch", "finish_batch"]
     assert clean_steps(recipe_dict(), "b") == []  # served from the datasets cache in cache_dir
     changed = clean_steps(recipe_dict(clean={"lowercase": True}), "c")
     assert changed == first

@@ -1,7 +1,8 @@
 """Clean: normalise, redact personal data, remove boilerplate lines and filter rows.
 
-Four ``Dataset.map`` steps, each a module-level batch function with a small config, so the
-``datasets`` cache serves a rebuild whose ``clean`` section did not change:
+Four steps, each a module-level batch function with a small config, run in two ``Dataset.map``
+passes (:func:`prepare_batch`, then :func:`finish_batch`), so the ``datasets`` cache serves a
+rebuild whose ``clean`` section did not change:
 
 1. :func:`~.normalizers.normalize_batch`: the normalisers switched on in ``clean``;
 2. :func:`~.pii.redact_batch`: e-mails, phones, IPs, cards, IBANs (``clean.pii``);
@@ -31,6 +32,8 @@ from .pii import PII_TYPES, redact_batch, redact_text
 
 __all__ = [
     "clean",
+    "finish_batch",
+    "prepare_batch",
     "filter_batch",
     "filter_text",
     "line_hashes_batch",
@@ -53,8 +56,31 @@ def _features(ds: Dataset, **extra: Any):
     return features
 
 
+def prepare_batch(batch: dict[str, list], *, cfg: dict[str, Any], boilerplate: bool) -> dict[str, list]:
+    """Pass 1: normalise, redact, and hash the lines that the boilerplate count needs."""
+    out = dict(batch)
+    out.update(normalize_batch(out, cfg=cfg))
+    if any(cfg["pii"][kind] for kind in PII_TYPES):
+        out.update(redact_batch(out, cfg=cfg["pii"]))
+    else:
+        out[_PII] = [[] for _ in out[schema.TEXT]]
+        out[schema.DROP_REASON] = [None] * len(out[schema.TEXT])
+    if boilerplate:
+        out.update(line_hashes_batch(out))
+    return out
+
+
+def finish_batch(batch: dict[str, list], *, cfg: dict[str, Any], repeated: list[int]) -> dict[str, list]:
+    """Pass 2: strip the repeated lines, then apply the filters."""
+    out = dict(batch)
+    if repeated:
+        out.update(strip_boilerplate_batch(out, repeated=repeated))
+    out.update(filter_batch(out, cfg=cfg))
+    return out
+
+
 def clean(ds: Dataset, cfg: Clean) -> tuple[Dataset, StageStats]:
-    """Normalise, redact, strip boilerplate and filter the rows.
+    """Normalise, redact, strip boilerplate and filter the rows, in two passes over the texts.
 
     Args:
         ds: rows with a ``text`` column.
@@ -66,59 +92,43 @@ def clean(ds: Dataset, cfg: Clean) -> tuple[Dataset, StageStats]:
         the number of boilerplate lines found.
     """
     settings = cfg.model_dump()
-    touched_list = Sequence(Value("string"))
+    extra = {_TOUCHED: Sequence(Value("string")), _PII: Sequence(Value("string")), schema.DROP_REASON: Value("string")}
+    if cfg.boilerplate.enabled:
+        extra[_LINE_HASHES] = Sequence(Value("int64"))
+    # Two passes, not one per step: every map pass rewrites the texts to an Arrow cache file,
+    # which cost more than the rules themselves when each step had its own pass.
     ds = ds.map(
-        normalize_batch,
+        prepare_batch,
         batched=True,
-        fn_kwargs={"cfg": settings},
-        features=_features(ds, text=Value("string"), **{_TOUCHED: touched_list}),
-        desc="clean: normalise",
+        fn_kwargs={"cfg": settings, "boilerplate": cfg.boilerplate.enabled},
+        features=_features(ds, text=Value("string"), **extra),
+        desc="clean: normalise and redact",
+    )
+    repeated: list[int] = []
+    if cfg.boilerplate.enabled:
+        repeated = repeated_lines(ds.with_format("arrow")[_LINE_HASHES].to_pylist(), cfg.boilerplate.min_docs)
+        ds = ds.remove_columns(_LINE_HASHES)
+    ds = ds.map(
+        finish_batch,
+        batched=True,
+        fn_kwargs={"cfg": settings, "repeated": repeated},
+        desc="clean: boilerplate and filters",
     )
     pii_on = any(settings["pii"][kind] for kind in PII_TYPES)
-    if pii_on:
-        ds = ds.map(
-            redact_batch,
-            batched=True,
-            fn_kwargs={"cfg": settings["pii"]},
-            features=_features(ds, **{_PII: Sequence(Value("string")), schema.DROP_REASON: Value("string")}),
-            desc="clean: personal data",
-        )
-    else:
-        ds = ds.add_column(schema.DROP_REASON, [None] * ds.num_rows, feature=Value("string"))
-    boilerplate_lines = 0
-    if cfg.boilerplate.enabled:
-        hashed = ds.map(
-            line_hashes_batch,
-            batched=True,
-            features=_features(ds, **{_LINE_HASHES: Sequence(Value("int64"))}),
-            desc="clean: count lines",
-        )
-        repeated = repeated_lines(list(hashed[_LINE_HASHES]), cfg.boilerplate.min_docs)
-        boilerplate_lines = len(repeated)
-        if repeated:
-            ds = ds.map(
-                strip_boilerplate_batch,
-                batched=True,
-                fn_kwargs={"repeated": repeated},
-                desc="clean: boilerplate",
-            )
-    ds = ds.map(filter_batch, batched=True, fn_kwargs={"cfg": settings}, desc="clean: filter")
-
-    touched = Counter(name for names in ds[_TOUCHED] for name in names)
+    touched = Counter(name for names in ds.with_format("arrow")[_TOUCHED].to_pylist() for name in names)
     details: dict[str, Any] = {
         "touched": {name: touched[name] for name, _ in NORMALISERS if touched[name]}
         | {name: touched[name] for name in ("boilerplate", "c4_lines") if touched[name]},
-        "boilerplate_lines": boilerplate_lines,
+        "boilerplate_lines": len(repeated),
     }
     if pii_on:
-        found = list(ds[_PII])
+        found = ds.with_format("arrow")[_PII].to_pylist()
         details["pii"] = {
             "action": cfg.pii.action,
             "matches": {kind: sum(row.count(kind) for row in found) for kind in PII_TYPES if settings["pii"][kind]},
             "rows": sum(1 for row in found if row),
         }
-        ds = ds.remove_columns(_PII)
-    ds = ds.remove_columns(_TOUCHED)
+    ds = ds.remove_columns([_PII, _TOUCHED])
     kept, stats = split_dropped(ds, "clean")
     stats.details = details
     return kept, stats
