@@ -126,7 +126,11 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, *, all_pairs_
         sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         sizes = np.diff(np.r_[starts, n])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        twos = starts[sizes == 2]  # most buckets that matter hold one pair: no Python loop for them
+        if len(twos):
+            pair = np.sort(np.stack([order[twos], order[twos + 1]], axis=1), axis=1)
+            out.append(pair)
+        for start, size in zip(starts[sizes > 2], sizes[sizes > 2]):
             members = np.sort(order[start : start + size])
             if size <= all_pairs_up_to:
                 i, j = np.triu_indices(size, k=1)

@@ -229,8 +229,9 @@ def _near(
         n_ref = len(ref_sigs)
         sigs = np.concatenate([ref_sigs, sigs])
         alive = np.concatenate([np.ones(n_ref, dtype=bool), alive])
-    pairs = candidate_pairs(sigs, bands, rows)
-    pairs = pairs[alive[pairs[:, 0]] & alive[pairs[:, 1]]]
+    # Band only the rows still in play: exact copies would fill thousands of buckets for nothing.
+    live = np.flatnonzero(alive)
+    pairs = live[candidate_pairs(sigs[live], bands, rows)] if len(live) > 1 else np.zeros((0, 2), dtype=np.int64)
     pairs = pairs[pairs[:, 1] >= n_ref]  # reference-reference pairs do not matter
     data = _Shingles(ds, near.ngram)
     refs = _Shingles(reference, near.ngram) if n_ref else None
