@@ -16,12 +16,17 @@ order changed inside each paragraph) and ``boilerplate`` (a header of 1-2 and a 
 lines from a fixed list). Every copy comes after its original (random sort keys, a copy's key
 above its original's), so "keep the first" keeps the original. The ground truth is, for every
 copy, its original, its kind and the true Jaccard of the two documents' 5-gram shingle sets
-(lower-cased ``\\w+`` tokens, Python sets). Base documents are checked to be distinct: every pair
-of base documents sharing at least 3 snippets gets its true Jaccard computed (a pair sharing fewer
-snippets shares too few shingles to come near 0.5).
+(lower-cased ``\\w+`` tokens, Python sets). Snippets are cut to at most 40 words, so that no single
+snippet (an article with no sentence breaks that the splitter sees, say) dominates the documents
+that draw it. Base documents are checked to be distinct: every pair of base documents sharing at
+least 3 snippets gets its true Jaccard computed, and the largest Jaccard a pair sharing fewer
+snippets could reach is printed.
 
-**Tools** (threshold 0.8, 128 permutations, word 5-grams, seed 42; single-threaded by default,
-``--threads``, since the machine has 2 cores and other jobs may run beside this one). Each runs in
+**Tools** (threshold 0.8, 128 permutations, word 5-grams, seed 42). Each worker process is pinned
+to ``--threads`` cores (default 1, by CPU affinity, which its children inherit; rensa's Rayon pool,
+polars and text-dedup's ``num_proc`` get the same number), since the machine has 2 cores and other
+jobs may run beside this one. hf_ftbuilder runs once more unpinned, as the row
+``hf_ftbuilder (N cores)`` (its stage is single-process; the row shows what a free second core gives). Each runs in
 a subprocess; only the dedup work is timed (not reading the corpus), and the process reports its
 peak RSS (``VmHWM``) and its RSS just before the timed part.
 
@@ -38,8 +43,8 @@ peak RSS (``VmHWM``) and its RSS just before the timed part.
   the streaming keep-first loop that ``RMinHashDeduplicator`` runs (query ``RMinHashLSH``, keep the
   document unless a kept candidate's estimated Jaccard ``RMinHash.jaccard`` is >= 0.8), written out
   so that the kept document a copy matched is known (token lists are built 1,000 documents at a
-  time). ``rensa`` uses the deduplicator's default
-  8 bands for threshold 0.8; ``rensa-32`` uses 32 bands of 4 rows (more candidates, higher recall).
+  time). ``rensa`` uses the deduplicator's default 8 bands for threshold 0.8; ``rensa-32`` uses 32
+  bands of 4 rows (more candidates, higher recall).
 * ``text-dedup`` (venv ``/tmp/bench-text-dedup``, Python 3.12): version 0.4.1's MinHash pipeline,
   configured by a ``config.toml`` as its CLI is (``local_files``/``json`` input, ``ngram_size=5``,
   ``num_perm=128``, ``threshold=0.8``, ``hash_bits=64``, ``check_false_positive=true`` as in its
@@ -47,6 +52,9 @@ peak RSS (``VmHWM``) and its RSS just before the timed part.
   filter, ``fingerprint``, ``cluster``, ``assign``, ``check_false_positives``,
   ``remove_duplicates``; loading the JSONL is not timed and saving is skipped.
   ``text-dedup-noverify`` is the same with ``check_false_positive=false`` (the library default).
+  Without the check, 0.4.1's cluster ids are polars_grouper's group labels (1, 2, ...), not row
+  indices, so ``remove_duplicates`` (keep a row whose cluster id is its own index) drops whole
+  clusters, originals included; that row reports removed ids only.
 
 **Metrics**: pairwise precision is the share of (removed, kept) decisions whose true 5-gram Jaccard
 is >= 0.8 (computed for each reported pair; for a tool that reports no kept id, the share of
@@ -90,7 +98,8 @@ PEERS: dict[str, tuple[Path, tuple[str, ...], str | None, dict]] = {
 DEFAULT_PEERS = "datasketch,rensa,rensa-32,text-dedup,text-dedup-noverify"
 KINDS = ("exact", "word_edit", "paragraph_shuffle", "sentence_shuffle", "boilerplate")
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"\u201c\u2018])")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?\u3002])\s+")
+MAX_SNIPPET_WORDS = 40  # longer sentences / texts are cut into pieces of at most this many words
 _TOKEN = re.compile(r"\w+")
 _WORD = re.compile(r"[A-Za-z][a-z]{2,}")
 _BOILERPLATE = (
@@ -140,18 +149,23 @@ def _sources() -> tuple[list[tuple[list[str], float]], list[str]]:
         if path.exists():
             bodies += [v["articleBody"] for v in json.loads(path.read_text(encoding="utf-8")).values()]
             used.append(str(path))
+    def pieces(text: str) -> list[str]:
+        """A text in pieces of at most MAX_SNIPPET_WORDS words (so no snippet dominates a document)."""
+        words = text.split()
+        out = [" ".join(words[i : i + MAX_SNIPPET_WORDS]) for i in range(0, len(words), MAX_SNIPPET_WORDS)]
+        return [p for p in out if len(_TOKEN.findall(p)) >= 3]
+
     sentences: dict[str, None] = {}
     for body in bodies:
         for para in body.split("\n"):
             for sentence in _SENTENCE_BREAK.split(para.strip()):
-                if len(_TOKEN.findall(sentence)) >= 3:
-                    sentences.setdefault(sentence.strip(), None)
+                sentences.update(dict.fromkeys(pieces(sentence)))
 
     def column(path: Path) -> list[str]:
         with path.open(encoding="utf-8", newline="") as fh:
-            texts = dict.fromkeys(" ".join(row["text"].split()) for row in csv.DictReader(fh))
+            texts = dict.fromkeys(p for row in csv.DictReader(fh) for p in pieces(row["text"]))
         used.append(str(path))
-        return [t for t in texts if len(_TOKEN.findall(t)) >= 3]
+        return list(texts)
 
     ag_path = SHARED / "text/ag_news_test.csv"
     ag_news = column(ag_path) if ag_path.exists() else []
@@ -290,7 +304,13 @@ def _base_check(texts: list[str], base_positions: list[int], base_snippets: list
     heavy = uniq[counts >= min_shared]
     sims = [jaccard_sets(shingle_set(texts[base_positions[k // n]]), shingle_set(texts[base_positions[k % n]]))
             for k in heavy.tolist()]
+    # A pair sharing fewer snippets shares at most (min_shared - 1) snippets' shingles, plus the
+    # shingles that span two shared snippets standing side by side in both documents.
+    shingles_per_doc = min(len(shingle_set(texts[p])) for p in base_positions)
+    shared_max = (min_shared - 1) * MAX_SNIPPET_WORDS + (min_shared - 2) * (NGRAM - 1)
+    bound = shared_max / (2 * shingles_per_doc - shared_max)
     return {"pairs_sharing_any": int(len(uniq)), "pairs_checked": len(sims), "min_shared": min_shared,
+            "bound_below": bound,
             "max_jaccard": max(sims, default=0.0), "pairs_ge_0.5": sum(s >= 0.5 for s in sims),
             "max_shared_snippets": int(counts.max()) if len(counts) else 0,
             "mean_snippets_per_doc": float(lengths.mean())}
@@ -518,7 +538,11 @@ _WORKERS = {"ours": _worker_ours, "datasketch": _worker_datasketch, "rensa": _wo
 
 
 def _worker_main(name: str, data: str, out: str, opts: dict) -> None:
+    threads = int(opts.get("threads") or 0)
+    if threads and hasattr(os, "sched_setaffinity"):  # a hard cap on cores, inherited by any child process
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
     result = _WORKERS[name](data, opts)
+    result["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     Path(out).write_text(json.dumps(result), encoding="utf-8")
 
 
@@ -634,7 +658,8 @@ def run_size(n_docs: int, peers: list[str], threads: int, profile: str | None) -
     print(f"base documents distinct: {check['pairs_checked']:,} base pairs share >= {check['min_shared']} snippets "
           f"(most shared: {check['max_shared_snippets']}; {check['mean_snippets_per_doc']:.1f} snippets a document, "
           f"pools {corpus['pool_sizes']}); their max 5-gram Jaccard {check['max_jaccard']:.3f}, "
-          f"{check['pairs_ge_0.5']} pairs >= 0.5", flush=True)
+          f"{check['pairs_ge_0.5']} pairs >= 0.5; pairs sharing fewer snippets have Jaccard <= "
+          f"{check['bound_below']:.3f} (snippets of <= {MAX_SNIPPET_WORDS} words)", flush=True)
 
     results: dict[str, dict | str] = {}
     with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp_name:
@@ -656,6 +681,9 @@ def run_size(n_docs: int, peers: list[str], threads: int, profile: str | None) -
         del ds, arrow
 
         runs = [("hf_ftbuilder", "ours", sys.executable, arrow_path, {})]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if cores > threads:
+            runs.append((f"hf_ftbuilder ({cores} cores)", "ours", sys.executable, arrow_path, {"threads": cores}))
         for peer in peers:
             venv, _, _, opts = PEERS[peer]
             worker = "rensa" if peer.startswith("rensa") else "text-dedup" if peer.startswith("text-dedup") else peer
@@ -665,7 +693,8 @@ def run_size(n_docs: int, peers: list[str], threads: int, profile: str | None) -
                 results[label] = f"no venv ({python}); run with --install-peers"
                 print(f"{label}: not measured: {results[label]}", flush=True)
                 continue
-            res = _run_worker(python, worker, data, tmp, opts, threads, cwd=REPO if worker == "ours" else None)
+            res = _run_worker(python, worker, data, tmp, opts, opts.get("threads", threads),
+                              cwd=REPO if worker == "ours" else None)
             results[label] = res
             if isinstance(res, str):
                 print(f"{label}: not measured: {res}", flush=True)
@@ -722,23 +751,24 @@ def _fmt(x: float, digits: int = 3) -> str:
 def report(runs: list[dict], threads: int) -> None:
     print(f"\n# Results (threshold {THRESHOLD}, {NUM_PERM} permutations, word {NGRAM}-grams, {threads} thread(s); "
           "wall and CPU seconds of the dedup work only)\n")
-    print("| size | tool | version | bands x rows | wall s | CPU s | wall / ours | peak RSS MB | RSS before MB "
+    print("| size | tool | version | cores | bands x rows | wall s | CPU s | wall / ours | peak RSS MB | RSS before MB "
           "| removed | precision | recall (J>=0.8) | exact recall | non-copies removed |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         ours = run["results"].get("hf_ftbuilder")
         ours_s = ours["seconds"] if isinstance(ours, dict) else float("nan")
         for label, res in run["results"].items():
             if isinstance(res, str):
-                print(f"| {run['n']:,} | {label} | - | - | - | - | - | - | - | - | - | - | - | {res} |")
+                print(f"| {run['n']:,} | {label} | - | - | - | - | - | - | - | - | - | - | - | - | {res} |")
                 continue
             sc = run["scores"][label]
             br = res.get("bands_rows")
-            if label == "hf_ftbuilder":
+            if label.startswith("hf_ftbuilder"):
                 near = res["details"].get("near", {})
                 br = [near.get("bands"), near.get("rows")]
             prec = _fmt(sc["precision"], 4) + ("" if sc["precision_how"] == "pairs" else " (ids)")
-            print(f"| {run['n']:,} | {label} | {res['version']} | {br[0]}x{br[1]} | {res['seconds']:.1f} "
+            print(f"| {run['n']:,} | {label} | {res['version']} | {res.get('cores', '?')} | {br[0]}x{br[1]} "
+                  f"| {res['seconds']:.1f} "
                   f"| {res['cpu_seconds']:.1f} | {res['seconds'] / ours_s:.2f} | {res['peak_rss_mb']:.0f} "
                   f"| {res['rss_before_mb']:.0f} | {sc['removed']:,} | {prec} | {_fmt(sc['recall'], 4)} "
                   f"| {_fmt(sc['exact_recall'], 4)} | {sc['non_copies_removed']:,} |")
@@ -760,7 +790,7 @@ def report(runs: list[dict], threads: int) -> None:
         if not isinstance(ours, dict):
             continue
         sc = run["scores"]["hf_ftbuilder"]
-        peers = {k: v for k, v in run["results"].items() if k != "hf_ftbuilder" and isinstance(v, dict)}
+        peers = {k: v for k, v in run["results"].items() if not k.startswith("hf_ftbuilder") and isinstance(v, dict)}
         line = (f"- {run['n']:,}: recall {_fmt(sc['recall'], 4)} ({'met' if sc['recall'] >= 0.95 else 'NOT met'}), "
                 f"precision {_fmt(sc['precision'], 4)} ({'met' if sc['precision'] >= 0.99 else 'NOT met'})")
         if peers:
@@ -771,6 +801,10 @@ def report(runs: list[dict], threads: int) -> None:
         line += f", peak RSS {ours['peak_rss_mb']:.0f} MB"
         if run["n"] >= 100_000:
             line += f" ({'met' if ours['peak_rss_mb'] <= 1024 else 'NOT met'})"
+        for label, res in run["results"].items():
+            if label.startswith("hf_ftbuilder (") and isinstance(res, dict) and peers:
+                line += (f"; {label}: wall {res['seconds']:.1f} s = {res['seconds'] / peers[fastest]['seconds']:.2f} x "
+                         f"{fastest}, peak RSS {res['peak_rss_mb']:.0f} MB")
         print(line)
 
 

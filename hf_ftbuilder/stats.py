@@ -64,8 +64,7 @@ def split_dropped(ds: Dataset, name: str) -> tuple[Dataset, StageStats]:
         The kept rows without the ``drop_reason`` column, and the stage's stats whose
         ``dropped_rows`` holds the removed rows with their reason.
     """
-    reasons = ds[schema.DROP_REASON]
-    reasons = list(reasons)
+    reasons = ds.with_format("arrow")[schema.DROP_REASON].to_pylist()  # not row by row through the formatter
     keep = [i for i, r in enumerate(reasons) if r is None]
     counts = Counter(r for r in reasons if r is not None)
     dropped_rows = None

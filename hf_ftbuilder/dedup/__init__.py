@@ -21,7 +21,6 @@ only for the rows that LSH made candidates.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import numpy as np
@@ -68,12 +67,6 @@ def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed
     return {_HASH: hashes, _MINHASH: sigs}
 
 
-def _workers(rows: int) -> int | None:
-    """Processes for the signature map: all cores once there is enough work to pay for starting them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 8) if rows >= 20_000 and cores > 1 else None
-
-
 def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> tuple[list[str], np.ndarray | None]:
     """Exact hashes, and with ``near`` the signatures as one ``uint32`` matrix (read from Arrow, not rows)."""
     if near is None:
@@ -85,7 +78,6 @@ def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> 
         fn_kwargs={"ngram": near.ngram, "num_perm": near.num_perm, "seed": seed},
         remove_columns=ds.column_names,
         features=Features({_HASH: Value("string"), _MINHASH: Sequence(Value("uint32"))}),
-        num_proc=_workers(ds.num_rows),
         desc=desc,
     )
     table = out.with_format("arrow")[:]
@@ -129,7 +121,7 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
         (with ``dup_of``, ``dup_cluster``, ``similarity``) are in ``stats.dropped_rows``.
     """
     n = ds.num_rows
-    ids = list(ds[schema.ID])
+    ids = ds.with_format("arrow")[schema.ID].to_pylist()  # through Arrow: row-by-row reads cost seconds at 100k
     lengths = None
     if cfg.keep == "longest":  # lengths computed in Arrow: no Python copy of every text
         import pyarrow.compute as pc
