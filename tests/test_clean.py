@@ -33,8 +33,9 @@ def norm(text: str, cfg: dict = CFG) -> str:
 
 
 def test_fix_unicode_repairs_mojibake() -> None:
-    assert norm("The Mona Lisa doesnÃ¢â‚¬â„¢t have eyebrows.", only("fix_unicode")) == "The Mona Lisa doesn't have eyebrows."
+    assert norm("The Mona Lisa doesnÃ¢â‚¬â„¢t have eyebrows.", only("fix_unicode")) == "The Mona Lisa doesn’t have eyebrows."
     assert norm("CafÃ© au lait", only("fix_unicode")) == "Café au lait"
+    assert norm("don’t “quote” ﬁne ＡＢＣ", only("fix_unicode")) == "don’t “quote” ﬁne ＡＢＣ"  # repair only
 
 
 def test_html_entities_tags_and_dump_artefacts() -> None:
@@ -48,6 +49,7 @@ def test_html_entities_tags_and_dump_artefacts() -> None:
     assert norm("Wall Street #39;s biggest bank paid the  #36;10 fine  #151; said quot;no quot;", h) == \
         "Wall Street's biggest bank paid the $10 fine — said\"no\""
     assert norm("#39;Marathon mouse #39; doubles", h) == "'Marathon mouse' doubles"
+    assert norm("ranked #12; Michigan, Issue #45; see #100;", h) == "ranked #12; Michigan, Issue #45; see #100;"
 
 
 def test_unicode_forms_and_control_characters() -> None:
@@ -91,7 +93,7 @@ def test_pii_each_type_with_exact_output() -> None:
 
 def test_pii_leaves_look_alikes_alone() -> None:
     text = ("card 4111111111111112 on 2024-01-15 at 10:30:45, text 87121, years 2004 2005, 999.1.1.1, "
-            "$1,000,000, 100 200 300 people")
+            "$1,000,000, 100 200 300 people, 1973-1990, 2000-2500, numbers 10-18-19-22")
     assert redact_text(text, PII) == (text, {})
     assert luhn_ok("4111 1111 1111 1111") and not luhn_ok("4111 1111 1111 1112")
     assert iban_ok("DE89370400440532013000") and not iban_ok("DE89370400440532013001")

@@ -39,13 +39,24 @@ _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 
 
-def _entity_char(number: str | None, name: str | None) -> str:
+# Numbers that a broken " #NN;" stands for in dumps: quotes, dashes, currency and the like. Any
+# other "#NN;" is ordinary text ("ranked #12; Michigan") and stays.
+_BROKEN_NUMBERS = frozenset(
+    {34, 36, 38, 39, 60, 62, 133, 145, 146, 147, 148, 150, 151, 160, 163, 165, 169, 174, 8211, 8212, 8216,
+     8217, 8220, 8221, 8226, 8230, 8364}
+)
+
+
+def _entity_char(match: re.Match[str]) -> str:
+    number, name = match.group(1), match.group(2)
     if name:
         return _NAMED[name]
-    n = int(number or 0)
+    n = int(number)
+    if n not in _BROKEN_NUMBERS:
+        return match.group(0)
     if 128 <= n <= 159:  # numeric references in this range mean windows-1252, as browsers read them
-        return bytes([n]).decode("cp1252", errors="replace")
-    return chr(n) if 32 <= n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF else ""
+        return bytes([n]).decode("cp1252")
+    return chr(n)
 
 
 def _unescape(text: str) -> str:
@@ -62,7 +73,7 @@ def _html(text: str) -> str:
     for _ in range(10):
         before = text
         text = _unescape(text)
-        text = _BROKEN_ENTITY.sub(lambda m: _entity_char(m.group(1), m.group(2)), text)
+        text = _BROKEN_ENTITY.sub(_entity_char, text)
         text = _TAG.sub(" ", text)
         if text == before:
             break
@@ -74,7 +85,16 @@ def _fix_unicode(text: str) -> str:
 
     # ftfy repairs mojibake ("doesnâ€™t" -> "doesn’t"); its own HTML and NFC steps are left to
     # the html and unicode normalisers so each stays switchable.
-    return ftfy.fix_text(text, unescape_html=False, normalization=None, fix_line_breaks=False)
+    return ftfy.fix_text(
+        text,
+        unescape_html=False,
+        normalization=None,
+        fix_line_breaks=False,
+        # Repair only: curly quotes, ligatures and full-width letters are the author's text.
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+    )
 
 
 def _whitespace(text: str) -> str:

@@ -72,9 +72,13 @@ def _phone_ok(candidate: str) -> bool:
     digits = sum(c.isdigit() for c in candidate)
     if not 7 <= digits <= 15 or _DATE.fullmatch(candidate):
         return False
-    # Groups split by spaces alone are phone numbers only with a trunk or country prefix
-    # ("07946 095 812", "+44 20 ..."); "in 2004 2005" or "100 200 300" are not.
-    return "-" in candidate or "." in candidate or candidate.startswith(("+", "(", "0"))
+    if candidate.startswith(("+", "(", "0")):
+        return True
+    # Without a country or trunk prefix, a number needs three groups split by - or . and a group
+    # of three digits or more: "555-123-4567" is a phone; "in 2004 2005", a range "1973-1990"
+    # and lottery numbers "10-18-19-22" are not.
+    groups = re.split(r"[ .-]", candidate)
+    return ("-" in candidate or "." in candidate) and len(groups) >= 3 and max(map(len, groups)) >= 3
 
 
 _CHECKS = {

@@ -102,8 +102,8 @@ def test_sms_spam_cleaning_counts(shared_data: Path, tmp_path: Path) -> None:
     texts = [t for ds in result.dataset.values() for t in ds["text"]]
     assert not any("&lt;" in t or "&amp;" in t for t in texts)
     clean = next(s for s in result.quality["stages"] if s["name"] == "clean")["details"]
-    assert clean["touched"] == {"fix_unicode": 68, "html": 309, "whitespace": 425}
-    assert clean["pii"]["matches"]["phone"] == 414
+    assert clean["touched"] == {"fix_unicode": 35, "html": 309, "whitespace": 425}
+    assert clean["pii"]["matches"]["phone"] == 412
     assert sum(result.quality["labels"]["counts"].values()) == 5574 - 429 - 84
 
 
