@@ -3,11 +3,13 @@
 ``datasets`` caches a ``map`` only for datasets backed by files, writing its results beside
 them. :func:`persist` writes the collected rows once, under a name derived from their content,
 and memory-maps them back: a rebuild whose inputs did not change finds the same file, so every
-``map`` after it with the same function and config is served from the cache.
+``map`` after it with the same function and config is served from the cache. The name also
+carries a fingerprint of the package's code, so a changed hf_ftbuilder recomputes everything.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -17,6 +19,22 @@ import pyarrow as pa
 from datasets import Dataset
 
 __all__ = ["persist"]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 of this package's source files.
+
+    ``datasets`` fingerprints a map function by its own code only, not by the functions it calls
+    in other modules; keying the persisted rows by the package's code as well means that an
+    upgraded hf_ftbuilder never reuses results computed by an older one.
+    """
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def persist(ds: Dataset, folder: Path, name: str) -> Dataset:
@@ -39,7 +57,7 @@ def persist(ds: Dataset, folder: Path, name: str) -> Dataset:
         with open(tmp, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-        path = folder / f"{name}-{digest.hexdigest()[:20]}.arrow"
+        path = folder / f"{name}-{code_fingerprint()[:8]}-{digest.hexdigest()[:20]}.arrow"
         if path.exists():
             os.unlink(tmp)
         else:

@@ -217,3 +217,17 @@ def test_html_and_csv_sources_together(tmp_path: Path, write_recipe) -> None:
         {"type": "html_dir", "path": "pages", "rows": 4},
         {"type": "csv", "path": "notes.csv", "rows": 1},
     ]
+
+
+def test_cached_rows_are_keyed_by_content_and_code(tmp_path: Path, make_dataset, monkeypatch) -> None:
+    from hf_ftbuilder import arrow_cache
+
+    first = arrow_cache.persist(make_dataset(["same rows"]), tmp_path, "collect")
+    again = arrow_cache.persist(make_dataset(["same rows"]), tmp_path, "collect")
+    other = arrow_cache.persist(make_dataset(["other rows"]), tmp_path, "collect")
+    monkeypatch.setattr(arrow_cache, "code_fingerprint", lambda: "f" * 64)  # an upgraded hf_ftbuilder
+    upgraded = arrow_cache.persist(make_dataset(["same rows"]), tmp_path, "collect")
+    names = [Path(d.cache_files[0]["filename"]).name for d in (first, again, other, upgraded)]
+    assert names[0] == names[1] and len(set(names)) == 3
+    assert names[3].startswith("collect-ffffffff-")
+    assert upgraded["text"] == ["same rows"]
