@@ -6,10 +6,11 @@ the same string, so they count as exact duplicates.
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 
-__all__ = ["normalize_for_hash", "text_hash"]
+import xxhash
+
+__all__ = ["hash_normalized", "normalize_for_hash", "text_hash"]
 
 
 def normalize_for_hash(text: str) -> str:
@@ -17,6 +18,11 @@ def normalize_for_hash(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
+def hash_normalized(normalized: str) -> str:
+    """128-bit xxh3 of an already normalised text, as 32 hex digits."""
+    return xxhash.xxh3_128_hexdigest(normalized.encode("utf-8"))
+
+
 def text_hash(text: str) -> str:
-    """128-bit BLAKE2b of the normalised text, as 32 hex digits."""
-    return hashlib.blake2b(normalize_for_hash(text).encode("utf-8"), digest_size=16).hexdigest()
+    """128-bit xxh3 of the normalised text: equal for texts that differ only in case or spacing."""
+    return hash_normalized(normalize_for_hash(text))

@@ -41,7 +41,7 @@ from ..minhash import (
     signature,
 )
 from ..stats import StageStats, split_dropped
-from ..text_norm import normalize_for_hash
+from ..text_norm import hash_normalized, normalize_for_hash, text_hash
 
 __all__ = ["dedup", "exact", "fingerprint_batch", "hash_batch", "near"]
 
@@ -54,7 +54,7 @@ _HISTOGRAM_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 def hash_batch(batch: dict[str, list]) -> dict[str, list]:
     """The 128-bit xxh3 hash of each row's normalised text."""
-    return {_HASH: [xxhash.xxh3_128_hexdigest(normalize_for_hash(t).encode("utf-8")) for t in batch[schema.TEXT]]}
+    return {_HASH: [text_hash(t) for t in batch[schema.TEXT]]}
 
 
 def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, list]:
@@ -63,7 +63,7 @@ def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed
     hashes, sigs = [], []
     for text in batch[schema.TEXT]:
         normalized = normalize_for_hash(text)
-        hashes.append(xxhash.xxh3_128_hexdigest(normalized.encode("utf-8")))
+        hashes.append(hash_normalized(normalized))
         sigs.append(signature(shingle_hashes(normalized, ngram), a, b))
     return {_HASH: hashes, _MINHASH: sigs}
 
