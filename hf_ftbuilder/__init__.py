@@ -10,7 +10,7 @@ from ._version import __version__
 
 from .config import STAGES, Recipe, load_config
 from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
-from .pipeline import BuildResult, build, crawl
+from .pipeline import BuildResult, build, crawl, export_tasks
 from .stats import StageStats
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "__version__",
     "build",
     "crawl",
+    "export_tasks",
     "load_config",
 ]

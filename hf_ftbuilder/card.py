@@ -16,6 +16,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from . import schema
 from .config import Recipe
+from .label import REVIEW_REASONS
 
 __all__ = ["DEFAULT_TEMPLATE", "render_card", "size_category"]
 
@@ -27,7 +28,7 @@ _COLUMN_DOCS = {
     schema.SOURCE: "where the row came from: `<type>:<path or host>`",
     schema.LABEL: "the class",
     schema.LABEL_SCORE: "confidence of a model-given label (empty for labels taken from a column)",
-    schema.LABEL_SOURCE: "how the label was given, e.g. `column:label`",
+    schema.LABEL_SOURCE: "how the label was given: `column:<name>`, `zero_shot:<model>`, `embedding:<model>`, `cluster:<id>` or `human`",
     schema.URL: "the page's URL (after redirects)",
     schema.TITLE: "the page's title",
     schema.DATE: "the page's date",
@@ -126,6 +127,7 @@ def render_card(
     split_stage = next((s for s in quality["stages"] if s["name"] == "split"), None)
     clean_stage = next((s for s in quality["stages"] if s["name"] == "clean"), None)
     dedup_stage = next((s for s in quality["stages"] if s["name"] == "dedup"), None)
+    label_stage = next((s for s in quality["stages"] if s["name"] == "label"), None)
     rare = split_stage.get("details", {}).get("rare_classes_train_only", {}) if split_stage else {}
     return DatasetCard.from_template(
         card_data,
@@ -148,5 +150,7 @@ def render_card(
         },
         cleaning=clean_stage.get("details") if clean_stage else None,
         dedup=dedup_stage.get("details") if dedup_stage else None,
+        labelling=label_stage.get("details") if label_stage else None,
+        review={r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in REVIEW_REASONS},
         columns=columns,
     )

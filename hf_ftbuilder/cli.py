@@ -32,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_argument("--refresh", action="store_true", help="fetch web pages again, ignoring the fetch cache")
     _verbosity(crawl)
 
+    label = sub.add_parser("label", help="manual labelling: export annotation tasks")
+    label_sub = label.add_subparsers(dest="label_command", required=True)
+    export = label_sub.add_parser("export", help="write one annotation task per row (after dedup)")
+    export.add_argument("recipe", help="the YAML recipe")
+    export.add_argument("--format", choices=("csv", "jsonl", "label-studio"), default="csv", dest="fmt")
+    export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>)")
+    _verbosity(export)
+
     validate = sub.add_parser("validate", help="check a recipe and print it with every default filled in")
     validate.add_argument("recipe", help="the YAML recipe")
     return parser
@@ -66,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(recipe.to_yaml())
             return 0
         _configure_logging(args.verbose, args.quiet)
-        from .pipeline import build, crawl
+        from .pipeline import build, crawl, export_tasks
+
+        if args.command == "label":
+            written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=not args.quiet)
+            print("wrote " + ", ".join(str(p) for p in written))
+            return 0
 
         if args.command == "crawl":
             stats = crawl(args.recipe, refresh=args.refresh, progress=not args.quiet)

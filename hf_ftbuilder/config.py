@@ -36,6 +36,7 @@ __all__ = [
     "HtmlDirSource",
     "NearDedup",
     "JsonlSource",
+    "KMeansLabel",
     "Label",
     "Output",
     "ParquetSource",
@@ -334,18 +335,81 @@ class Dedup(_Section):
     )
 
 
+class KMeansLabel(_Section):
+    """Clusters for a person to name once (``label.method: kmeans``)."""
+
+    features: Literal["tfidf", "embedding"] = "tfidf"
+    k: int | None = Field(None, ge=2, description="clusters; chosen by silhouette over k_range when not set")
+    k_range: tuple[int, int] = Field((2, 12), description="smallest and largest k tried by silhouette")
+    max_features: int = Field(20_000, ge=10, description="TF-IDF vocabulary size")
+    examples: int = Field(5, ge=1, le=50, description="texts nearest each centroid shown in review/clusters.md")
+    terms: int = Field(10, ge=1, le=50, description="distinguishing terms shown per cluster")
+
+    @model_validator(mode="after")
+    def _range(self) -> KMeansLabel:
+        lo, hi = self.k_range
+        if lo < 2 or hi < lo:
+            raise ValueError(f"k_range must be [low, high] with 2 <= low <= high; got {list(self.k_range)}")
+        return self
+
+
 class Label(_Section):
     """Where labels come from; ``labels`` fixes the ClassLabel names and their order."""
 
-    method: Literal["column"] = "column"
+    method: Literal["column", "zero_shot", "embedding", "kmeans", "manual"] = "column"
     column: str = "label"
     labels: list[str] | None = Field(None, min_length=1)
+    # models (zero_shot, embedding, and suggestions for manual)
+    model: str | None = Field(None, description="a Hub id or a local folder; embedding defaults to all-MiniLM-L6-v2")
+    hypothesis_template: str = Field("This example is {}.", description="zero_shot: the NLI hypothesis")
+    multi_label: bool = Field(False, description="zero_shot: score each label on its own (entailment vs contradiction)")
+    batch_size: int = Field(32, ge=1)
+    max_length: int | None = Field(None, ge=8, description="token limit (texts are truncated); default the model's")
+    device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?|mps)$")
+    quantize: Literal["int8"] | None = Field(None, description="embedding: int8 dynamic quantisation (CPU)")
+    descriptions: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="embedding: a sentence or keywords per label, embedded with the name"
+    )
+    examples: str | None = Field(
+        None, description="embedding: a CSV/JSONL of labelled rows (text, label) beside the recipe; class prototypes"
+    )
+    temperature: float | None = Field(
+        None, gt=0, description="embedding: softmax temperature over cosine similarities; fitted when not set"
+    )
+    refine: bool = Field(True, description="embedding: relabel with a classifier trained on the confident rows")
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="rows whose label_score is below go to review/low_confidence.parquet"
+    )
+    # kmeans
+    kmeans: KMeansLabel = Field(default_factory=KMeansLabel)
+    cluster_names: str | None = Field(
+        None, description="kmeans: the mapping cluster id -> label name | drop, a YAML file beside the recipe"
+    )
+    # manual
+    suggest: Literal["zero_shot", "embedding"] | None = Field(
+        None, description="manual: a model method whose label and score go with each task as a suggestion"
+    )
+    annotations: str | None = Field(
+        None, description="human labels (CSV/JSONL with id,label or a Label Studio JSON export) beside the recipe"
+    )
 
     @model_validator(mode="after")
-    def _unique_labels(self) -> Label:
+    def _consistent(self) -> Label:
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
             raise ValueError(f"labels must be unique; got {dupes} more than once")
+        needs_names = self.method in ("zero_shot", "embedding", "manual")
+        if needs_names and not self.labels:
+            raise ValueError(f"method {self.method} needs labels: the ClassLabel names, e.g. labels: [spam, ham]")
+        if self.labels and self.descriptions:
+            unknown = sorted(set(self.descriptions) - set(self.labels))
+            if unknown:
+                raise ValueError(f"descriptions name labels that are not in labels: {unknown}")
+        if "{}" not in self.hypothesis_template:
+            raise ValueError(f"hypothesis_template must contain {{}} for the label; got {self.hypothesis_template!r}")
+        if self.method == "zero_shot" or self.suggest == "zero_shot":
+            if not self.model:
+                raise ValueError("zero_shot needs model: an NLI model's Hub id or local folder")
         return self
 
 

@@ -25,14 +25,16 @@ from . import extract as extract_stage
 from . import label as label_stage
 from . import quality as report_stage
 from . import split as split_stage
+from . import schema
 from . import write as write_stage
 from .arrow_cache import persist
 from .config import STAGES, Recipe, load_config, stage_index
 from .errors import ConfigError, StageError
+from .label import manual
 from .split.balance import balance as balance_stage
 from .stats import StageStats
 
-__all__ = ["BuildResult", "build", "crawl", "recipe_fingerprint"]
+__all__ = ["BuildResult", "build", "crawl", "export_tasks", "recipe_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +91,9 @@ def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, Sta
     return collect_stage.collect(
         recipe.sources,
         recipe.base_dir,
-        label_column=recipe.label.column if recipe.label else None,
+        # Only method column reads labels from a column; otherwise a gold `label` column passes through
+        # as source_label, so it can be compared with the labels given.
+        label_column=recipe.label.column if recipe.label and recipe.label.method == "column" else None,
         fetch=recipe.fetch,
         cache_dir=recipe.resolved_cache_dir(),
         refresh=refresh,
@@ -107,6 +111,79 @@ def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool 
     _, stats = _collect(recipe, refresh=refresh, progress=progress)
     logger.info(stats.summary())
     return stats
+
+
+def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool) -> tuple[Any, dict[str, str]]:
+    """Collect, extract, clean and dedup (those up to ``stop``): the rows before labelling."""
+
+    def runs(stage: str) -> bool:
+        return stage_index(stage) <= stop
+
+    with run.stage("collect"):
+        ds, stats = _collect(recipe, refresh=refresh, progress=progress)
+        # Backed by a file in cache_dir, every later map step is cached between builds.
+        ds = persist(ds, recipe.resolved_cache_dir() / "datasets", "collect")
+        run.record(stats)
+    inputs = stats.details["inputs"]
+
+    if runs("extract"):
+        with run.stage("extract"):
+            ds, stats = extract_stage.extract(ds, recipe.extract)
+            run.record(stats)
+
+    if runs("clean"):
+        with run.stage("clean"):
+            ds, stats = clean_stage.clean(ds, recipe.clean)
+            run.record(stats)
+
+    if runs("dedup"):
+        with run.stage("dedup"):
+            reference = None
+            if recipe.dedup.against:
+                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress)
+            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference)
+            run.record(stats)
+    return ds, inputs
+
+
+def export_tasks(
+    config: Recipe | str | Path,
+    *,
+    fmt: str = "csv",
+    out: str | Path | None = None,
+    refresh: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Write annotation tasks for the rows a build would label (after dedup).
+
+    With ``label.suggest`` (or a model ``label.method``) each task carries the model's label and score.
+
+    Returns:
+        The files written: the tasks (default ``<recipe folder>/<name>-tasks.<ext>``), and for
+        Label Studio its labelling interface (``.xml``).
+    """
+    recipe = config if isinstance(config, Recipe) else load_config(config)
+    if recipe.label is None or not recipe.label.labels:
+        raise ConfigError("label export needs a label section with labels: the names annotators choose from")
+    cfg = recipe.label
+    ds, _ = _rows(recipe, _Run(), stage_index("dedup"), refresh=refresh, progress=progress)
+    method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
+    suggestions, suggested_by = None, None
+    if method:
+        labels, scores, suggested_by, _ = label_stage.suggest(
+            ds, cfg, method, list(cfg.labels), base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(),
+            seed=recipe.seed, progress=progress,
+        )
+        suggestions = (labels, scores)
+    ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
+    path = Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-tasks.{ext}"
+    table = ds.with_format("arrow")[:]
+    written = manual.export_tasks(
+        path, fmt, ids=table.column(schema.ID).to_pylist(), texts=table.column(schema.TEXT).to_pylist(),
+        names=list(cfg.labels), suggestions=suggestions, suggested_by=suggested_by,
+    )
+    logger.info("label export: %d tasks in %s", ds.num_rows, path)
+    return written
 
 
 def build(
@@ -151,35 +228,15 @@ def build(
     def runs(stage: str) -> bool:
         return stage_index(stage) <= stop
 
-    with run.stage("collect"):
-        ds, stats = _collect(recipe, refresh=refresh, progress=progress)
-        # Backed by a file in cache_dir, every later map step is cached between builds.
-        ds = persist(ds, recipe.resolved_cache_dir() / "datasets", "collect")
-        run.record(stats)
-    inputs = stats.details["inputs"]
-
-    if runs("extract"):
-        with run.stage("extract"):
-            ds, stats = extract_stage.extract(ds, recipe.extract)
-            run.record(stats)
-
-    if runs("clean"):
-        with run.stage("clean"):
-            ds, stats = clean_stage.clean(ds, recipe.clean)
-            run.record(stats)
-
-    if runs("dedup"):
-        with run.stage("dedup"):
-            reference = None
-            if recipe.dedup.against:
-                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress)
-            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference)
-            run.record(stats)
+    ds, inputs = _rows(recipe, run, stop, refresh=refresh, progress=progress)
 
     if runs("label"):
         assert recipe.label is not None
         with run.stage("label"):
-            ds, stats = label_stage.label(ds, recipe.label)
+            ds, stats = label_stage.label(
+                ds, recipe.label, seed=recipe.seed, base_dir=recipe.base_dir,
+                cache_dir=recipe.resolved_cache_dir(), progress=progress,
+            )
             run.record(stats)
 
     if runs("split"):

@@ -24,6 +24,8 @@ class StageStats:
         dropped: rows removed per reason, in order of first appearance of the reason.
         details: stage-specific figures that go into ``quality.json`` (JSON-serialisable).
         dropped_rows: the removed rows with their ``drop_reason``, to be written to ``dropped/``.
+        review_rows: rows that wait for a person, by reason, to be written to ``review/<reason>.parquet``.
+        review_files: text files for a person (``review/<name>``), such as clusters to name.
     """
 
     name: str
@@ -32,6 +34,8 @@ class StageStats:
     dropped: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     dropped_rows: Dataset | None = field(default=None, repr=False, compare=False)
+    review_rows: dict[str, Dataset] = field(default_factory=dict, repr=False, compare=False)
+    review_files: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self) -> str:
         """One line such as ``clean: kept 9812/10000 (empty=150, too_short=38)``."""

@@ -1,4 +1,4 @@
-"""Write: parquet shards, ``quality.json``, ``dropped/`` and the dataset card, all or nothing.
+"""Write: parquet shards, ``quality.json``, ``dropped/``, ``review/`` and the dataset card, all or nothing.
 
 Everything is written into a hidden temporary folder beside the target and moved into place
 only once complete, so a failed build never leaves a half-written folder and never touches an
@@ -78,6 +78,17 @@ def _examples(stages: list[StageStats], per_reason: int) -> dict[str, list[dict[
     return out
 
 
+def _write_review(review_dir: Path, stages: list[StageStats]) -> None:
+    """Rows and files that wait for a person (always written: a person must see them)."""
+    for st in stages:
+        for reason, rows in st.review_rows.items():
+            review_dir.mkdir(exist_ok=True)
+            rows.to_parquet(str(review_dir / f"{reason}.parquet"))
+        for name, text in st.review_files.items():
+            review_dir.mkdir(exist_ok=True)
+            (review_dir / name).write_text(text, encoding="utf-8")
+
+
 def _replace(tmp: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         tmp.rename(out_dir)
@@ -134,6 +145,7 @@ def write(
                 if st.dropped_rows is not None and st.dropped_rows.num_rows:
                     (tmp / "dropped").mkdir(exist_ok=True)
                     st.dropped_rows.to_parquet(str(tmp / "dropped" / f"{st.name}.parquet"))
+        _write_review(tmp / "review", stages)
         (tmp / QUALITY_FILE).write_text(json.dumps(quality, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)

@@ -61,6 +61,26 @@ def test_duplicate_label_names_are_refused() -> None:
     assert msg == "label: labels must be unique; got ['a'] more than once"
 
 
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ({"method": "zero_shot", "labels": ["a", "b"]}, "label: zero_shot needs model: an NLI model's Hub id or local folder"),
+        ({"method": "embedding"}, "label: method embedding needs labels: the ClassLabel names, e.g. labels: [spam, ham]"),
+        ({"method": "embedding", "labels": ["a"], "descriptions": {"b": "x"}},
+         "label: descriptions name labels that are not in labels: ['b']"),
+        ({"method": "zero_shot", "model": "m", "labels": ["a"], "hypothesis_template": "About"},
+         "label: hypothesis_template must contain {} for the label; got 'About'"),
+        ({"method": "kmeans", "kmeans": {"k_range": [5, 3]}},
+         "label.kmeans: k_range must be [low, high] with 2 <= low <= high; got [5, 3]"),
+        ({"method": "manual", "labels": ["a"], "suggest": "zero_shot"},
+         "label: zero_shot needs model: an NLI model's Hub id or local folder"),
+        ({"method": "llm"}, "label.method: Input should be 'column', 'zero_shot', 'embedding', 'kmeans' or 'manual' (got 'llm')"),
+    ],
+)
+def test_label_method_settings_are_checked(label, message) -> None:
+    assert _error({**BASE, "label": label}) == message
+
+
 def test_missing_name_and_empty_sources() -> None:
     msg = _error({"sources": []})
     assert "name: field required" in msg

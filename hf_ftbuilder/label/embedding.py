@@ -1,0 +1,223 @@
+"""Transfer labelling by embedding similarity, refined on the data itself.
+
+1. Every text and every label is embedded with one sentence-embedding model. A label's vector is
+   the mean of its name's and its descriptions' vectors (``label.descriptions``), and of its seed
+   examples' mean (``label.examples``) when there are some: a class prototype.
+2. Cosine similarity to the prototypes gives a first label per row; a softmax with temperature
+   (``label.temperature``, or fitted on the seed examples) turns similarities into probabilities.
+3. With ``refine`` (default), the first labels teach a light classifier: logistic regression on the
+   text's embedding and TF-IDF features, trained on the rows whose first label is the most certain
+   (largest margin) within its class, then used to relabel every row (when every label has at
+   least ``MIN_ROWS_TO_REFINE`` rows). Similarity to a short
+   description is a coarse signal; the classifier picks up the words and regions of the embedding
+   space that the confident rows of each class share. The confident rows' own scores come from
+   cross-validation, so no row vouches for itself. Three rounds; ``label_score`` is the
+   classifier's probability.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from datasets import Dataset
+
+from .. import schema
+from ..collect.readers import read_csv, read_jsonl
+from ..config import Label
+from ..embedder import Embedder
+from ..errors import ConfigError, SourceError
+
+__all__ = ["DEFAULT_TEMPERATURE", "EmbeddingResult", "fit_temperature", "predict", "prototypes", "softmax"]
+
+logger = logging.getLogger(__name__)
+
+#: Softmax temperature over cosine similarities when there is nothing to fit it on. Sentence
+#: embedding models trained contrastively separate classes by a few hundredths of cosine.
+DEFAULT_TEMPERATURE = 0.05
+_CONFIDENT_SHARE = 0.5  # the most certain half of each class trains the refining classifier
+_ROUNDS = 3
+#: Refining needs this many rows per label: on fewer, a classifier learns less than the similarity knows.
+MIN_ROWS_TO_REFINE = 50
+
+
+@dataclass
+class EmbeddingResult:
+    """Per-row label index and score, and what the report says about how they were found."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def softmax(similarities: np.ndarray, temperature: float) -> np.ndarray:
+    z = similarities / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(similarities: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of ``labels`` (grid search)."""
+    grid = np.geomspace(0.005, 1.0, 60)
+    rows = np.arange(len(labels))
+    losses = [-np.log(softmax(similarities, t)[rows, labels] + 1e-12).mean() for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def read_examples(path: Path, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Texts and label indices of a seed-example file (CSV or JSONL with ``text`` and ``label``)."""
+    if not path.is_file():
+        raise SourceError(f"label.examples: {path}: file not found")
+    table: pa.Table = read_jsonl(path)[0] if path.suffix in (".jsonl", ".json") else read_csv(path)[0]
+    for column in (schema.TEXT, schema.LABEL):
+        if column not in table.column_names:
+            raise SourceError(f"label.examples: {path}: no {column!r} column (columns: {', '.join(table.column_names)})")
+    index = {n: i for i, n in enumerate(names)}
+    texts, labels = [], []
+    for line, (text, label) in enumerate(zip(table.column(schema.TEXT).to_pylist(), table.column(schema.LABEL).to_pylist()), 2):
+        name = None if label is None else str(label).strip()
+        if name not in index:
+            raise SourceError(f"label.examples: {path}: row {line - 1}: label {label!r} is not one of {names}")
+        texts.append(str(text or ""))
+        labels.append(index[name])
+    return texts, np.array(labels, dtype=np.int64)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def prototypes(
+    embedder: Embedder,
+    names: list[str],
+    descriptions: dict[str, str | list[str]],
+    examples: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """One unit vector per label: name and descriptions, averaged with the seed examples' mean."""
+    phrases: list[str] = []
+    owner: list[int] = []
+    for i, name in enumerate(names):
+        extra = descriptions.get(name, [])
+        for phrase in [name, *([extra] if isinstance(extra, str) else extra)]:
+            phrases.append(phrase)
+            owner.append(i)
+    vectors = embedder.encode(phrases, desc="label: embed label names")
+    owner_arr = np.array(owner)
+    protos = np.stack([_unit(vectors[owner_arr == i].mean(axis=0)) for i in range(len(names))])
+    if examples is not None:
+        vecs, labels = examples
+        for i in range(len(names)):
+            if (labels == i).any():
+                protos[i] = _unit(protos[i] + _unit(vecs[labels == i].mean(axis=0)))
+    return protos
+
+
+def _features(vectors: np.ndarray, texts: list[str]) -> Any:
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=50_000, ngram_range=(1, 2), dtype=np.float32)
+    try:
+        words = tfidf.fit_transform(texts)
+    except ValueError:  # too few texts or words for min_df: the embedding alone
+        return csr_matrix(vectors)
+    return hstack([words, csr_matrix(vectors)], format="csr")
+
+
+def _confident(labels: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndarray:
+    """Indices of the largest-margin share of each class's rows (stable order: by index)."""
+    chosen = []
+    for c in range(n_classes):
+        members = np.flatnonzero(labels == c)
+        take = max(1, int(round(len(members) * _CONFIDENT_SHARE))) if len(members) else 0
+        order = members[np.argsort(-margin[members], kind="stable")]
+        chosen.append(order[:take])
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def _margin(scores: np.ndarray) -> np.ndarray:
+    top = np.sort(scores, axis=1)
+    return top[:, -1] - top[:, -2] if scores.shape[1] > 1 else top[:, -1]
+
+
+def _refine(features: Any, first: np.ndarray, margin: np.ndarray, n_classes: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Class probabilities from a classifier trained on the confident rows of ``first``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = first
+    proba = np.zeros((features.shape[0], n_classes))
+    rounds = []
+    for _ in range(_ROUNDS):
+        train = _confident(labels, margin, n_classes)
+        y = labels[train]
+        present = np.unique(y)
+        if len(present) < 2:
+            raise ConfigError("label: refining needs confident rows of at least two labels; set refine: false")
+        proba[:] = 0.0
+
+        def fit(rows: np.ndarray) -> Any:
+            return LogisticRegression(C=4.0, max_iter=2000, random_state=seed).fit(features[rows], labels[rows])
+
+        proba[:, present] = fit(train).predict_proba(features)
+        counts = np.bincount(y, minlength=n_classes)
+        folds = min(5, int(counts[present].min()))
+        if folds >= 2:  # out-of-fold scores for the rows the classifier was trained on
+            for fit_idx, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(train, y):
+                model = fit(train[fit_idx])
+                proba[np.ix_(train[held], model.classes_)] = model.predict_proba(features[train[held]])
+                missing = np.setdiff1d(present, model.classes_)
+                proba[np.ix_(train[held], missing)] = 0.0
+        changed = int((proba.argmax(axis=1) != labels).sum())
+        rounds.append({"trained_on": int(len(train)), "changed": changed})
+        labels = proba.argmax(axis=1)
+        margin = _margin(proba)
+    return proba, {"rounds": rounds}
+
+
+def predict(
+    ds: Dataset,
+    cfg: Label,
+    names: list[str],
+    *,
+    base_dir: Path,
+    cache_dir: Path | None,
+    seed: int,
+    progress: bool = True,
+    embedder: Embedder | None = None,
+) -> EmbeddingResult:
+    """Label every row of ``ds`` by similarity to the label prototypes (and refine, see above)."""
+    embedder = embedder or Embedder(
+        cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length, device=cfg.device,
+        quantize=cfg.quantize, cache_dir=cache_dir, progress=progress,
+    )
+    texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
+    vectors = embedder.encode(texts, desc=f"label: embed ({embedder.name})")
+    examples = None
+    temperature = cfg.temperature
+    details: dict[str, Any] = {"model": embedder.name, "descriptions": bool(cfg.descriptions)}
+    if cfg.examples:
+        ex_texts, ex_labels = read_examples(base_dir / cfg.examples, names)
+        ex_vectors = embedder.encode(ex_texts, desc="label: embed examples")
+        examples = (ex_vectors, ex_labels)
+        details["examples"] = len(ex_texts)
+    protos = prototypes(embedder, names, dict(cfg.descriptions), examples)
+    if temperature is None:
+        temperature = fit_temperature(examples[0] @ protos.T, examples[1]) if examples else DEFAULT_TEMPERATURE
+    similarities = vectors @ protos.T
+    proba = softmax(similarities, temperature)
+    first = similarities.argmax(axis=1)
+    details["temperature"] = round(float(temperature), 6)
+    counts = np.bincount(first, minlength=len(names))
+    if cfg.refine and counts.min() >= MIN_ROWS_TO_REFINE:
+        proba, refine_details = _refine(_features(vectors, texts), first, _margin(similarities), len(names), seed)
+        details["refine"] = {**refine_details, "changed_from_similarity": int((proba.argmax(axis=1) != first).sum())}
+    elif cfg.refine:
+        details["refine"] = {"skipped": f"a label has fewer than {MIN_ROWS_TO_REFINE} rows by similarity"}
+    labels = proba.argmax(axis=1).astype(np.int64)
+    return EmbeddingResult(labels=labels, scores=proba.max(axis=1).astype(np.float32), details=details)

@@ -1,0 +1,201 @@
+"""Manual labelling: annotation tasks out, human labels back in.
+
+``ftbuild label export RECIPE --format csv | jsonl | label-studio`` writes one task per row (its
+``id`` and ``text``, and a model's suggested label and score when ``label.suggest`` names a model
+method). ``label.annotations`` reads the completed file back:
+
+- CSV or JSONL with ``id`` and ``label`` columns (an optional ``annotator`` column; several rows
+  for one id are several annotators' votes; an empty label is no vote);
+- a Label Studio JSON export: a list of tasks, each with ``data`` (holding our ``id``) and
+  ``annotations``, whose ``result`` items of type ``choices`` carry ``value.choices``. Cancelled
+  annotations (``was_cancelled``) do not vote.
+
+Several votes for one row are resolved by majority; a tie sends the row to review. Human labels
+override any model label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..collect.readers import read_csv, read_jsonl
+from ..errors import ConfigError, SourceError
+
+__all__ = ["FORMATS", "Annotations", "agreement", "export_tasks", "label_studio_config", "read_annotations"]
+
+FORMATS = ("csv", "jsonl", "label-studio")
+_FROM_NAME, _TO_NAME = "label", "text"
+
+
+@dataclass
+class Annotations:
+    """Human labels by row id, rows whose votes tie, and counts for the report."""
+
+    labels: dict[str, int] = field(default_factory=dict)
+    ties: set[str] = field(default_factory=set)
+    votes: int = 0
+    cancelled: int = 0
+    annotators: int = 0
+
+
+def label_studio_config(names: list[str]) -> str:
+    """A Label Studio labelling interface for these tasks: the text and one choice per label."""
+    choices = "\n".join(f'    <Choice value="{_xml(n)}"/>' for n in names)
+    return (f'<View>\n  <Text name="{_TO_NAME}" value="$text"/>\n'
+            f'  <Choices name="{_FROM_NAME}" toName="{_TO_NAME}" choice="single" showInLine="true">\n'
+            f"{choices}\n  </Choices>\n</View>\n")
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_tasks(
+    path: Path,
+    fmt: str,
+    *,
+    ids: list[str],
+    texts: list[str],
+    names: list[str],
+    suggestions: tuple[np.ndarray, np.ndarray] | None = None,
+    suggested_by: str | None = None,
+) -> list[Path]:
+    """Write annotation tasks; returns the files written (Label Studio also gets its interface XML)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    rows = []
+    for k, (row_id, text) in enumerate(zip(ids, texts)):
+        row: dict[str, Any] = {"id": row_id, "text": text}
+        if suggestions is not None:
+            row["suggestion"] = names[int(suggestions[0][k])]
+            row["suggestion_score"] = round(float(suggestions[1][k]), 4)
+        rows.append(row)
+    written = [path]
+    if fmt == "csv":
+        out = io.StringIO()
+        fields = ["id", "text", *(["suggestion", "suggestion_score"] if suggestions is not None else []), "label"]
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "label": ""} for r in rows)
+        _atomic_write(path, out.getvalue())
+    elif fmt == "jsonl":
+        _atomic_write(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
+    else:
+        tasks = []
+        for r in rows:
+            task: dict[str, Any] = {"data": {"id": r["id"], "text": r["text"]}}
+            if suggestions is not None:
+                task["predictions"] = [{
+                    "model_version": suggested_by or "suggestion",
+                    "score": r["suggestion_score"],
+                    "result": [{"from_name": _FROM_NAME, "to_name": _TO_NAME, "type": "choices",
+                                "value": {"choices": [r["suggestion"]]}}],
+                }]
+            tasks.append(task)
+        _atomic_write(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        config = path.with_suffix(".xml")
+        _atomic_write(config, label_studio_config(names))
+        written.append(config)
+    return written
+
+
+def _label_studio_votes(path: Path, data: Any) -> tuple[list[tuple[str, str, str]], int]:
+    if not isinstance(data, list):
+        raise SourceError(f"label.annotations: {path}: a Label Studio export is a JSON list of tasks")
+    votes, cancelled = [], 0
+    for t, task in enumerate(data):
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise SourceError(f"label.annotations: {path}: task {t} has no data object")
+        row_id = task["data"].get("id")
+        if row_id is None:
+            raise SourceError(f"label.annotations: {path}: task {t} has no data.id (the row id the export wrote)")
+        for a, annotation in enumerate(task.get("annotations") or []):
+            if annotation.get("was_cancelled"):
+                cancelled += 1
+                continue
+            annotator = str(annotation.get("completed_by", a))
+            for item in annotation.get("result") or []:
+                if item.get("type") == "choices":
+                    for choice in (item.get("value") or {}).get("choices") or []:
+                        votes.append((str(row_id), str(choice), annotator))
+    return votes, cancelled
+
+
+def _table_votes(path: Path) -> list[tuple[str, str, str]]:
+    table = read_jsonl(path)[0] if path.suffix == ".jsonl" else read_csv(path)[0]
+    for column in ("id", "label"):
+        if column not in table.column_names:
+            raise SourceError(f"label.annotations: {path}: no {column!r} column (columns: {', '.join(table.column_names)})")
+    annotators = table.column("annotator").to_pylist() if "annotator" in table.column_names else None
+    votes = []
+    for k, (row_id, label) in enumerate(zip(table.column("id").to_pylist(), table.column("label").to_pylist())):
+        if label is None or not str(label).strip():
+            continue
+        votes.append((str(row_id), str(label).strip(), str(annotators[k]) if annotators else "0"))
+    return votes
+
+
+def read_annotations(path: Path, names: list[str]) -> Annotations:
+    """Read human labels and resolve several votes per row by majority.
+
+    Raises:
+        SourceError: the file is missing or malformed, or a vote names a label that is not in ``names``.
+    """
+    if not path.is_file():
+        raise SourceError(f"label.annotations: {path}: file not found")
+    cancelled = 0
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"label.annotations: {path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        votes, cancelled = _label_studio_votes(path, data)
+    else:
+        votes = _table_votes(path)
+    index = {n: i for i, n in enumerate(names)}
+    by_row: dict[str, Counter[str]] = {}
+    for row_id, label, _ in votes:
+        if label not in index:
+            raise SourceError(f"label.annotations: {path}: row {row_id}: label {label!r} is not one of {names}")
+        by_row.setdefault(row_id, Counter())[label] += 1
+    out = Annotations(votes=len(votes), cancelled=cancelled, annotators=len({a for *_, a in votes}))
+    for row_id, counts in by_row.items():
+        ranked = counts.most_common()
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            out.ties.add(row_id)
+        else:
+            out.labels[row_id] = index[ranked[0][0]]
+    return out
+
+
+def agreement(suggested: list[int], human: list[int]) -> dict[str, Any]:
+    """Accuracy and Cohen's kappa of model suggestions against the human labels of the same rows."""
+    if not suggested:
+        return {"rows": 0}
+    from sklearn.metrics import cohen_kappa_score
+
+    s, h = np.array(suggested), np.array(human)
+    kappa = float(cohen_kappa_score(h, s)) if len(set(s) | set(h)) > 1 else 1.0
+    return {"rows": len(s), "accuracy": round(float((s == h).mean()), 6), "cohen_kappa": round(kappa, 6)}

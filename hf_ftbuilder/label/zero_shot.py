@@ -1,0 +1,110 @@
+"""Transfer labelling with a pretrained NLI model: ``transformers``' zero-shot pipeline.
+
+Each text is paired with one hypothesis per label (``hypothesis_template`` filled with the label
+name); the label whose hypothesis the model finds most entailed wins, and its probability is the
+row's ``label_score``. The pipeline runs inside ``Dataset.map``: it is built once, on the first
+batch that needs it, and passed in, so a rebuild whose rows are cached never loads the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import numpy as np
+from datasets import Dataset, Features, Value
+
+from .. import schema
+from ..config import Label
+from ..embedder import model_fingerprint
+from ..errors import ConfigError
+
+__all__ = ["ZeroShotClassifier", "predict"]
+
+logger = logging.getLogger(__name__)
+
+_LABEL, _SCORE = "_zs_label", "_zs_score"
+
+
+class ZeroShotClassifier:
+    """A zero-shot pipeline built on first use, with a one-line error for a wrong model."""
+
+    def __init__(self, cfg: Label) -> None:
+        self.model = cfg.model or ""
+        self.cfg = cfg
+        self._pipe: Any = None
+
+    def pipeline(self) -> Any:
+        if self._pipe is None:
+            from transformers import pipeline
+
+            device = self.cfg.device
+            if device == "auto":
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            try:
+                pipe = pipeline("zero-shot-classification", model=self.model, device=device)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"label.model: cannot load {self.model!r}: {str(exc).splitlines()[0]}") from exc
+            if pipe.entailment_id == -1:
+                labels = sorted(pipe.model.config.label2id)
+                raise ConfigError(
+                    f"label.model: {self.model!r} is not an NLI model (its labels {labels} have no 'entailment')"
+                )
+            if self.cfg.max_length:
+                pipe.tokenizer.model_max_length = self.cfg.max_length
+            self._pipe = pipe
+        return self._pipe
+
+    def __call__(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float]]:
+        """The index of the winning label and its probability, per text."""
+        if not texts:
+            return [], []
+        results = self.pipeline()(
+            texts,
+            candidate_labels=names,
+            hypothesis_template=self.cfg.hypothesis_template,
+            multi_label=self.cfg.multi_label,
+            batch_size=self.cfg.batch_size,
+        )
+        if isinstance(results, dict):
+            results = [results]
+        index = {n: i for i, n in enumerate(names)}
+        return [index[r["labels"][0]] for r in results], [float(r["scores"][0]) for r in results]
+
+
+def _batch(batch: dict[str, list], *, classify: ZeroShotClassifier, names: list[str]) -> dict[str, list]:
+    labels, scores = classify(batch[schema.TEXT], names)
+    return {_LABEL: labels, _SCORE: scores}
+
+
+def predict(ds: Dataset, cfg: Label, names: list[str], classify: ZeroShotClassifier | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Label index and score of every row of ``ds``.
+
+    The map's fingerprint is the input's plus the model's files and the settings, so a rebuild
+    reads the scores back from the cache without loading the model.
+    """
+    classify = classify or ZeroShotClassifier(cfg)
+    key = json.dumps(
+        [ds._fingerprint, model_fingerprint(cfg.model or ""), names, cfg.hypothesis_template, cfg.multi_label,
+         cfg.max_length],
+        sort_keys=True,
+    )
+    out = ds.map(
+        _batch,
+        batched=True,
+        batch_size=max(cfg.batch_size, 8),
+        fn_kwargs={"classify": classify, "names": names},
+        remove_columns=ds.column_names,
+        features=Features({_LABEL: Value("int64"), _SCORE: Value("float32")}),
+        new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
+        desc=f"label: zero-shot ({cfg.model})",
+    )
+    table = out.with_format("arrow")[:]
+    return (
+        table.column(_LABEL).to_numpy().astype(np.int64),
+        table.column(_SCORE).to_numpy().astype(np.float32),
+    )
