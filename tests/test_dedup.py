@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from hf_ftbuilder import dedup as dedup_module
+from hf_ftbuilder import minhash
 from hf_ftbuilder.config import Dedup, NearDedup, parse_config
 from hf_ftbuilder.dedup import dedup, exact, near
 from hf_ftbuilder.errors import ConfigError
-from hf_ftbuilder.minhash import UnionFind, candidate_pairs, jaccard, lsh_params, permutations, shingles, signature
+from hf_ftbuilder.minhash import (
+    UnionFind,
+    candidate_pairs,
+    jaccard,
+    lsh_params,
+    permutations,
+    shingle_hashes_batch,
+    shingle_sets,
+    shingles,
+    signature,
+    signatures,
+)
 from hf_ftbuilder.text_norm import normalize_for_hash, text_hash
 
 BASE = ("The committee met on Tuesday to review the bridge plan, which has been debated for months by residents "
@@ -36,6 +51,72 @@ def test_shingles_and_jaccard() -> None:
     assert jaccard(a, shingles("one two three four five seven", 5)) == pytest.approx(1 / 3)
     assert len(shingles("too short", 5)) == 1  # a text shorter than n is one shingle
     assert len(shingles("", 5)) == 0
+
+
+MULTILINGUAL = ("Привет, мир! Съешь же ещё этих мягких французских булок. 東京は晴れ、気温は２５度です。"
+                "서울의 날씨는 맑습니다. naïve café — snake_case x2 ½ ٣٤ हिन्दी déjà-vu ＡＢＣ 🙂 l'été ß "
+                "İstanbul e\u0301 Ωμέγα ﬁle")
+
+
+def _reference_shingle_hashes(normalized: str, ngram: int) -> list[int]:
+    """The shingle definition in plain Python: ``re`` tokens, each hashed as the polynomial of its
+    code points in ``_BASE`` mod 2**64 then fmix64, and n-grams mixed with ``_MIX``."""
+    mask = 2**64 - 1
+
+    def fmix64(h: int) -> int:
+        h ^= h >> 33
+        h = h * 0xFF51AFD7ED558CCD & mask
+        h ^= h >> 33
+        h = h * 0xC4CEB9FE1A85EC53 & mask
+        return h ^ h >> 33
+
+    tokens = re.findall(r"\w+", normalized)
+    hashes = [fmix64(sum(ord(c) * pow(minhash._BASE, j, 2**64) for j, c in enumerate(t)) & mask) for t in tokens]
+    if not hashes:
+        return []
+    n = min(ngram, len(hashes))
+    mix = [int(m) for m in minhash._MIX]
+    return [sum(h * m for h, m in zip(hashes[i : i + n], mix)) & mask for i in range(len(hashes) - n + 1)]
+
+
+def test_tokens_are_those_of_python_re() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert np.array_equal(minhash._word_chars(), [bool(re.match(r"\w", c)) for c in every])
+    for text in (MULTILINGUAL, normalize_for_hash(MULTILINGUAL), "", "...", "a", "_x_ y"):
+        code_points, _ = minhash._code_points([text])
+        starts, ends = minhash._token_spans(code_points)
+        assert [text[s:e] for s, e in zip(starts.tolist(), ends.tolist())] == re.findall(r"\w+", text)
+
+
+def test_batch_shingles_follow_the_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [normalize_for_hash(t) for t in (BASE, MULTILINGUAL, "", "  ", "one", "one two", "a b c d", "a b c d e",
+                                             "!!! ???", edit(BASE, [3, 50]))]
+    monkeypatch.setattr(minhash, "_WINDOW", 64)  # many windows, and texts longer than one
+    for ngram in (1, 3, 5):
+        values, offsets = shingle_hashes_batch(texts, ngram)
+        assert len(offsets) == len(texts) + 1 and offsets[-1] == len(values)
+        for i, text in enumerate(texts):
+            assert values[offsets[i] : offsets[i + 1]].tolist() == _reference_shingle_hashes(text, ngram)
+    monkeypatch.undo()
+    values, offsets = shingle_hashes_batch(texts, 5)
+    assert values[offsets[0] : offsets[1]].tolist() == _reference_shingle_hashes(texts[0], 5)
+    assert [s.tolist() for s in shingle_sets([BASE, "", MULTILINGUAL], 5)] == [
+        shingles(t, 5).tolist() for t in (BASE, "", MULTILINGUAL)
+    ]
+
+
+def test_signatures_of_many_sets_equal_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = permutations(64, 3)
+    sets = [shingles(t, 5) for t in (BASE, "", "short text", edit(BASE, [1]), "", MULTILINGUAL)]
+    offsets = np.r_[0, np.cumsum([len(s) for s in sets])]
+    monkeypatch.setattr(minhash, "_BLOCK", 50)  # blocks of several sets, and sets larger than a block
+    batch = signatures(np.concatenate(sets), offsets, a, b)
+    for values, sig in zip(sets, batch):
+        expected = np.full(64, 2**32 - 1)  # the empty set's
+        if len(values):
+            expected = (np.multiply.outer(a, values) + b[:, None]).min(axis=1) >> np.uint64(32)
+        assert np.array_equal(sig, expected.astype(np.uint32))
+        assert np.array_equal(sig, signature(values, a, b))
 
 
 def test_signature_agreement_estimates_jaccard() -> None:
@@ -130,6 +211,14 @@ def test_chains_are_transitive_and_say_so(make_dataset) -> None:
     assert ds["id"] == ["r0"]
     assert stats.dropped_rows["dup_of"] == ["r0", "r0"]
     assert stats.dropped_rows["similarity"][1] == pytest.approx(jaccard(sa, sc), abs=1e-6)
+
+
+def test_verification_reads_rows_in_batches(make_dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [edit(BASE, [i]) for i in range(0, 60, 10)] + ["Something else entirely, about the weather and a match."]
+    expected = near(make_dataset(texts), threshold=0.8)[1].dropped_rows.to_dict()
+    assert len(expected["id"]) == 5
+    monkeypatch.setattr(dedup_module._Shingles, "batch_size", 2)
+    assert near(make_dataset(texts), threshold=0.8)[1].dropped_rows.to_dict() == expected
 
 
 def test_a_cluster_is_never_emptied(make_dataset) -> None:

@@ -21,14 +21,13 @@ only for the rows that LSH made candidates.
 from __future__ import annotations
 
 import logging
-import pickle
 from typing import Any
 
 import numpy as np
-import xxhash
 from datasets import Dataset, Features, Sequence, Value
 
 from .. import schema
+from ..arrow_cache import add_columns
 from ..config import Dedup, NearDedup
 from ..minhash import (
     UnionFind,
@@ -36,9 +35,9 @@ from ..minhash import (
     jaccard,
     lsh_params,
     permutations,
-    shingle_hashes,
-    shingles,
-    signature,
+    shingle_hashes_batch,
+    shingle_sets,
+    signatures,
 )
 from ..stats import StageStats, split_dropped
 from ..text_norm import hash_normalized, normalize_for_hash, text_hash
@@ -57,15 +56,15 @@ def hash_batch(batch: dict[str, list]) -> dict[str, list]:
     return {_HASH: [text_hash(t) for t in batch[schema.TEXT]]}
 
 
-def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, list]:
-    """Exact hash and MinHash signature of each row, normalising each text once."""
-    a, b = permutations(num_perm, seed)
-    hashes, sigs = [], []
-    for text in batch[schema.TEXT]:
-        normalized = normalize_for_hash(text)
-        hashes.append(hash_normalized(normalized))
-        sigs.append(signature(shingle_hashes(normalized, ngram), a, b))
-    return {_HASH: hashes, _MINHASH: sigs}
+def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, Any]:
+    """Exact hash and MinHash signature of each row, normalising each text once and shingling
+    and signing the whole batch together (numpy over the batch, not a loop over rows)."""
+    normalized = [normalize_for_hash(t) for t in batch[schema.TEXT]]
+    values, offsets = shingle_hashes_batch(normalized, ngram)
+    return {
+        _HASH: [hash_normalized(t) for t in normalized],
+        _MINHASH: signatures(values, offsets, *permutations(num_perm, seed)),
+    }
 
 
 def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> tuple[list[str], np.ndarray | None]:
@@ -89,14 +88,18 @@ def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> 
 class _Shingles:
     """Shingle sets of the rows that need verifying, computed once each."""
 
+    batch_size = 1000  # rows read and shingled together
+
     def __init__(self, ds: Dataset, ngram: int) -> None:
         self.ds, self.ngram, self.cache = ds, ngram, {}
 
     def prefetch(self, indices: np.ndarray) -> None:
         missing = sorted({int(i) for i in indices} - self.cache.keys())
-        if missing:
-            texts = self.ds.select(missing)[schema.TEXT]
-            self.cache.update({i: shingles(t, self.ngram) for i, t in zip(missing, texts)})
+        texts = self.ds.with_format("arrow")  # a column read: row-by-row reads cost seconds
+        for start in range(0, len(missing), self.batch_size):
+            rows = missing[start : start + self.batch_size]
+            batch = texts.select(rows)[schema.TEXT].to_pylist()
+            self.cache.update(zip(rows, shingle_sets(batch, self.ngram)))
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.cache[int(i)]
@@ -181,18 +184,13 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
     dup_of_id = [
         None if r is None else (ref_ids[d] if r == "contaminated" else ids[d]) for r, d in zip(reason, dup_of)
     ]
-    out = ds
-    for name, values, feature in (
+    out = add_columns(ds, [
         (schema.DUP_CLUSTER, cluster, Value("string")),
         (schema.DUP_COUNT, count, Value("int32")),
         (schema.DUP_OF, dup_of_id, Value("string")),
         (schema.SIMILARITY, similarity, Value("float32")),
         (schema.DROP_REASON, reason, Value("string")),
-    ):
-        # datasets would fingerprint the list with dill (seconds at 100k rows); a C pickle hash of
-        # the same values is as specific and far cheaper.
-        digest = xxhash.xxh3_128_hexdigest(pickle.dumps((out._fingerprint, name, values), protocol=5))
-        out = out.add_column(name, values, feature=feature, new_fingerprint=digest)
+    ])
     kept, stats = split_dropped(out, "dedup")
     kept = kept.remove_columns([schema.DUP_OF, schema.SIMILARITY])
     if reference is not None:
