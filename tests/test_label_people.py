@@ -121,7 +121,7 @@ def test_kmeans_round_trip(clustered) -> None:
     assert grown.quality["stages"][4]["details"]["kmeans"]["sizes"] == [25, 25, 25]
 
 
-def test_kmeans_fixed_k_and_embedding_features_are_configurable(clustered) -> None:
+def test_kmeans_fixed_k(clustered) -> None:
     folder, recipe, write_recipe = clustered
     recipe["label"]["kmeans"] = {"k": 4}
     result = hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", until="label", progress=False)
