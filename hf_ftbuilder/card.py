@@ -41,6 +41,7 @@ _COLUMN_DOCS = {
     schema.LASTMOD: "the page's lastmod in its sitemap",
     schema.DUP_CLUSTER: "id of the kept row of this row's duplicate group (empty when it had none)",
     schema.DUP_COUNT: "rows in the duplicate group, this one included",
+    schema.AUGMENTED_FROM: "for rows balancing added to train: the id of the row they copy or were made from",
 }
 
 
@@ -151,6 +152,9 @@ def render_card(
         cleaning=clean_stage.get("details") if clean_stage else None,
         dedup=dedup_stage.get("details") if dedup_stage else None,
         labelling=label_stage.get("details") if label_stage else None,
+        split=split_stage.get("details") if split_stage else None,
+        leakage=quality.get("leakage"),
+        balance=quality.get("balance"),
         review={r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in REVIEW_REASONS},
         columns=columns,
     )

@@ -9,11 +9,12 @@ directory.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ._version import __version__
 from .errors import ConfigError
@@ -36,7 +37,9 @@ __all__ = [
     "HtmlDirSource",
     "NearDedup",
     "JsonlSource",
+    "Augment",
     "KMeansLabel",
+    "Leakage",
     "Label",
     "Output",
     "ParquetSource",
@@ -413,10 +416,13 @@ class Label(_Section):
         return self
 
 
+_DAYS = re.compile(r"^\s*(\d+)\s*d?\s*$")
+
+
 class Split(_Section):
     """Train/validation/test split."""
 
-    method: Literal["stratified", "random"] = "stratified"
+    method: Literal["stratified", "random", "time", "group"] = "stratified"
     fractions: dict[Literal["train", "validation", "test"], float] = Field(
         default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1}
     )
@@ -424,6 +430,29 @@ class Split(_Section):
         "error",
         description="a class too small to reach every split: fail the build, or keep it in train only",
     )
+    # time
+    time_column: str = Field("date", description="time: the column of dates (ISO 8601 strings or dates)")
+    cutoffs: dict[Literal["validation", "test"], date] | None = Field(
+        None, description="time: the date each later split starts; default: fractions in time order"
+    )
+    embargo: int = Field(0, ge=0, description="time: days after each cut whose rows are dropped (7 or '7d')")
+    undated: Literal["train", "drop", "error"] = Field("error", description="time: where rows without a date go")
+    # group
+    group_column: str | None = Field(None, description="group: rows with the same value stay in one split")
+    group_by: Literal["column", "near_duplicates"] = Field(
+        "column", description="group: the group_column, or near-duplicate clusters at group_threshold"
+    )
+    group_threshold: float = Field(0.5, gt=0, le=1, description="group: Jaccard of word 5-grams that joins two rows")
+
+    @field_validator("embargo", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _DAYS.match(value)
+            if not match:
+                raise ValueError(f"embargo is a number of days such as 7 or 7d; got {value!r}")
+            return int(match.group(1))
+        return value
 
     @model_validator(mode="after")
     def _fractions(self) -> Split:
@@ -434,13 +463,53 @@ class Split(_Section):
         total = sum(self.fractions.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"fractions must add up to 1; got {self.fractions} (sum {total:g})")
+        if self.cutoffs and "validation" in self.cutoffs and "test" in self.cutoffs:
+            if self.cutoffs["test"] <= self.cutoffs["validation"]:
+                raise ValueError(f"cutoffs: test must start after validation; got {self.cutoffs}")
+        if self.method == "group" and self.group_by == "column" and not self.group_column:
+            raise ValueError("method group needs group_column, or group_by: near_duplicates")
         return self
 
 
-class Balance(_Section):
-    """Class balancing of train only (more methods arrive with the balance stage)."""
+class Leakage(_Section):
+    """After splitting: validation and test rows that copy or nearly copy a train row."""
 
-    method: Literal["none"] = "none"
+    enabled: bool = True
+    threshold: float = Field(0.5, gt=0, le=1, description="MinHash Jaccard of word 5-grams counted as leaked")
+    embedding: bool = Field(False, description="also compare embeddings (the label model or all-MiniLM-L6-v2)")
+    embedding_threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity counted as leaked")
+    action: Literal["report", "drop", "fail"] = "report"
+    examples: int = Field(3, ge=0, le=50, description="leaked pairs shown in the card")
+
+
+class Augment(_Section):
+    """New texts for minority classes by word-level edits (synonyms from a shipped lexicon)."""
+
+    operations: list[Literal["synonym", "swap", "delete", "insert"]] = Field(
+        default_factory=lambda: ["synonym", "swap", "delete", "insert"], min_length=1
+    )
+    rate: float = Field(0.1, gt=0, le=0.5, description="share of a text's words each edit touches (at least one)")
+    lexicon: str | None = Field(
+        None, description="a TSV of word<TAB>synonym,synonym beside the recipe (added to the shipped one)"
+    )
+
+
+class Balance(_Section):
+    """Class balancing of train only, after splitting: validation and test are never touched."""
+
+    method: Literal["none", "oversample", "undersample", "augment"] = "none"
+    target: Literal["max", "median", "min"] | int = Field(
+        "max", description="rows per class: max | median | min | a count (undersample caps, the others fill)"
+    )
+    diverse: bool = Field(True, description="undersample: keep rows spread over TF-IDF clusters of each class")
+    augment: Augment = Field(default_factory=Augment)
+
+    @field_validator("target")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"target must be max, median, min or a count of at least 1; got {value}")
+        return value
 
 
 class Report(_Section):
@@ -482,6 +551,7 @@ class Recipe(_Section):
     dedup: Dedup = Field(default_factory=Dedup)
     label: Label | None = None
     split: Split = Field(default_factory=Split)
+    leakage: Leakage = Field(default_factory=Leakage)
     balance: Balance = Field(default_factory=Balance)
     report: Report = Field(default_factory=Report)
     card: Card = Field(default_factory=Card)

@@ -241,14 +241,18 @@ def build(
 
     if runs("split"):
         with run.stage("split"):
-            dd, stats = split_stage.split(ds, recipe.split, seed=recipe.seed)
+            embedding_model = recipe.label.model if recipe.label and recipe.label.method == "embedding" else None
+            dd, stats = split_stage.split(
+                ds, recipe.split, seed=recipe.seed, leakage=recipe.leakage,
+                cache_dir=recipe.resolved_cache_dir(), embedding_model=embedding_model,
+            )
             run.record(stats)
     else:
         dd = DatasetDict({"train": ds})
 
     if runs("balance"):
         with run.stage("balance"):
-            dd, stats = balance_stage(dd, recipe.balance)
+            dd, stats = balance_stage(dd, recipe.balance, seed=recipe.seed, base_dir=recipe.base_dir)
             run.record(stats)
 
     with run.stage("report"):
@@ -265,6 +269,12 @@ def build(
         "stages": [s.to_dict() for s in run.stages],
         **sections,
     }
+    # Topic sections that a stage measured, at the top level where readers look for them.
+    for st in run.stages:
+        if st.name == "split" and "leakage" in st.details:
+            quality["leakage"] = st.details["leakage"]
+        if st.name == "balance" and st.details.get("method", "none") != "none":
+            quality["balance"] = st.details
     with run.stage("write"):
         quality["run"] = {
             "stage_seconds": run.timings,

@@ -1,4 +1,4 @@
-"""The wheel ships the package, its py.typed marker and the card templates."""
+"""The wheel ships the package, its py.typed marker, the card templates and the synonym lexicon."""
 
 from __future__ import annotations
 
@@ -21,5 +21,7 @@ def test_wheel_contains_card_templates_and_py_typed(tmp_path: Path) -> None:
     assert "hf_ftbuilder/cards/dataset_card.md" in names
     assert "hf_ftbuilder/py.typed" in names
     assert "hf_ftbuilder/pipeline.py" in names
+    assert "hf_ftbuilder/split/synonyms.tsv" in names  # the augmentation lexicon
+    assert "hf_ftbuilder/label/zero_shot.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "ftbuild = hf_ftbuilder.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

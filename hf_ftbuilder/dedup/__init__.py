@@ -21,6 +21,7 @@ only for the rows that LSH made candidates.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ from ..minhash import (
 from ..stats import StageStats, split_dropped
 from ..text_norm import hash_normalized, normalize_for_hash, text_hash
 
-__all__ = ["dedup", "exact", "fingerprint_batch", "hash_batch", "near"]
+__all__ = ["dedup", "exact", "fingerprint_batch", "fingerprints", "hash_batch", "near", "similar_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -306,3 +307,37 @@ def near(
     """Remove exact and near duplicates, e.g. ``near(ds, threshold=0.8)``."""
     cfg = Dedup(keep=keep, near=NearDedup(threshold=threshold, num_perm=num_perm, ngram=ngram))
     return dedup(ds, cfg, seed=seed)
+
+
+def fingerprints(
+    ds: Dataset, *, threshold: float = 0.8, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint"
+) -> tuple[list[str], np.ndarray]:
+    """Exact hashes and MinHash signatures of every row (cached by ``Dataset.map`` like dedup's)."""
+    hashes, sigs = _fingerprints(ds, NearDedup(threshold=threshold, ngram=ngram, num_perm=num_perm), seed, desc)
+    assert sigs is not None
+    return hashes, sigs
+
+
+def similar_pairs(
+    ds: Dataset,
+    sigs: np.ndarray,
+    *,
+    threshold: float,
+    ngram: int = 5,
+    keep: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, whose word n-gram Jaccard is at least ``threshold``, and that Jaccard.
+
+    LSH candidates (bands chosen for ``threshold``) are verified with the exact Jaccard, so no
+    pair below the threshold is returned. ``keep(pairs) -> bool mask`` drops candidates before
+    verification (the leakage check keeps only pairs across splits).
+    """
+    bands, rows = lsh_params(threshold, sigs.shape[1])
+    pairs = candidate_pairs(sigs, bands, rows) if len(sigs) > 1 else np.zeros((0, 2), dtype=np.int64)
+    if keep is not None and len(pairs):
+        pairs = pairs[keep(pairs)]
+    data = _Shingles(ds, ngram)
+    data.prefetch(pairs.ravel())
+    sims = np.array([jaccard(data[i], data[j]) for i, j in pairs.tolist()], dtype=np.float64)
+    verified = sims >= threshold
+    return pairs[verified], sims[verified]

@@ -1,55 +1,39 @@
-"""Split: cut the labelled rows into train/validation/test.
+"""Split: cut the labelled rows into train/validation/test, then check for leakage.
 
-Stratified splits allocate every class on its own (largest remainder, at least one row in each
-split whose fraction is above 0), rather than chaining two ``train_test_split`` calls that fail
-on small classes. A class with fewer rows than there are splits either fails the build naming
-the class (``rare_classes: error``) or goes to train only (``rare_classes: train_only``). Rows
-keep input order inside each split.
+- ``stratified`` allocates every class on its own (largest remainder, at least one row in each
+  split whose fraction is above 0), rather than chaining two ``train_test_split`` calls that fail
+  on small classes. A class with fewer rows than there are splits either fails the build naming
+  the class (``rare_classes: error``) or goes to train only (``rare_classes: train_only``).
+- ``random`` shuffles all rows with the seed.
+- ``time`` orders rows by ``time_column`` and cuts at ``cutoffs`` (or by ``fractions`` in time
+  order); ``embargo`` days after each cut are dropped, so no later split starts right where train
+  ends (:mod:`.time`).
+- ``group`` keeps every group in one split, stratified by label (:mod:`.groups`).
+
+Rows keep input order inside each split. The leakage check (:mod:`.leakage`) runs after every
+method.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from .. import schema
-from ..config import Split
+from ..arrow_cache import add_columns
+from ..config import Leakage, Split
 from ..errors import StageError
 from ..stats import StageStats
+from .allocation import allocate
+from .groups import column_groups, group_indices, near_duplicate_groups
+from .leakage import check as leakage_check
+from .time import time_indices
 
 __all__ = ["allocate", "random_split", "split", "stratified", "stratified_indices"]
-
-
-def allocate(n: int, fractions: Sequence[float], *, at_least_one: bool = True) -> list[int]:
-    """Share ``n`` rows between splits by largest remainder.
-
-    Args:
-        n: rows to share.
-        fractions: one share per split (they add up to 1).
-        at_least_one: give every split with a share above 0 at least one row when ``n`` allows.
-
-    Returns:
-        Row counts per split, adding up to ``n``.
-    """
-    exact = [n * f for f in fractions]
-    counts = [math.floor(x + 1e-9) for x in exact]
-    # Hand out what flooring left over, largest fractional part first (earlier split on ties).
-    order = sorted(range(len(fractions)), key=lambda i: (-(exact[i] - counts[i]), i))
-    for i in order[: n - sum(counts)]:
-        counts[i] += 1
-    if at_least_one:
-        wanted = [i for i, f in enumerate(fractions) if f > 0]
-        if n >= len(wanted):
-            for i in wanted:
-                if counts[i] == 0:
-                    donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
-                    counts[donor] -= 1
-                    counts[i] += 1
-    return counts
 
 
 def stratified_indices(
@@ -114,35 +98,91 @@ def _random_indices(n: int, fractions: dict[str, float], *, seed: int) -> dict[s
     return out
 
 
-def split(ds: Dataset, cfg: Split, *, seed: int) -> tuple[DatasetDict, StageStats]:
-    """Split the rows as the recipe's ``split`` section says.
+def _labels(ds: Dataset) -> tuple[list[Any], list[str] | None]:
+    feature = ds.features.get(schema.LABEL)
+    names = feature.names if isinstance(feature, ClassLabel) else None
+    values = ds.with_format("arrow")[schema.LABEL].to_pylist() if schema.LABEL in ds.column_names else [0] * ds.num_rows
+    return values, names
+
+
+def _column(ds: Dataset, name: str, key: str) -> list[Any]:
+    if name not in ds.column_names:
+        raise StageError(f"split.{key}: no column {name!r} in the rows (columns: {', '.join(ds.column_names)})")
+    return ds.with_format("arrow")[name].to_pylist()
+
+
+def split(
+    ds: Dataset,
+    cfg: Split,
+    *,
+    seed: int,
+    leakage: Leakage | None = None,
+    cache_dir: Path | None = None,
+    embedding_model: str | None = None,
+) -> tuple[DatasetDict, StageStats]:
+    """Split the rows as the recipe's ``split`` section says, then check for leakage.
 
     Args:
-        ds: labelled rows (``label`` a ClassLabel for stratified splits).
+        ds: labelled rows (``label`` a ClassLabel for stratified and group splits).
         cfg: the recipe's ``split`` section.
         seed: the recipe's seed.
+        leakage: the recipe's ``leakage`` section (None: no check).
+        cache_dir: where embeddings are cached (leakage by embedding).
+        embedding_model: the model the leakage check embeds with (default all-MiniLM-L6-v2).
 
     Returns:
-        The splits in train/validation/test order, and the stats (sizes, rare classes).
+        The splits in train/validation/test order, and the stats (sizes, method details, the
+        leakage report; rows dropped by embargo, undated or leakage in ``dropped_rows``).
+
+    Raises:
+        StageError: a class too small to split, a missing column, a date that cannot be read,
+            or leaked rows with ``leakage.action: fail``.
     """
     ordered = {s: cfg.fractions[s] for s in schema.SPLITS if s in cfg.fractions}
-    rare: dict[str, int] = {}
+    details: dict[str, Any] = {"method": cfg.method}
+    dropped: dict[str, list[int]] = {}
     if cfg.method == "stratified":
-        feature = ds.features.get(schema.LABEL)
-        names = feature.names if isinstance(feature, ClassLabel) else None
-        indices, rare = stratified_indices(
-            list(ds[schema.LABEL]), ordered, seed=seed, rare_classes=cfg.rare_classes, names=names
-        )
-    else:
+        values, names = _labels(ds)
+        indices, rare = stratified_indices(values, ordered, seed=seed, rare_classes=cfg.rare_classes, names=names)
+        details["rare_classes_train_only"] = rare
+    elif cfg.method == "random":
         indices = _random_indices(ds.num_rows, ordered, seed=seed)
+    elif cfg.method == "time":
+        ids = ds.with_format("arrow")[schema.ID].to_pylist()
+        indices, dropped, details["time"] = time_indices(_column(ds, cfg.time_column, "time_column"), ids, cfg, ordered)
+    else:
+        if cfg.group_by == "column":
+            assert cfg.group_column is not None
+            group_of = column_groups(_column(ds, cfg.group_column, "group_column"))
+            joined = None
+        else:
+            group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed)
+        values, _ = _labels(ds)
+        indices, details["group"] = group_indices(group_of, np.array(values), ordered, seed=seed)
+        details["group"]["by"] = cfg.group_column if cfg.group_by == "column" else f"near_duplicates@{cfg.group_threshold}"
+        if joined is not None:
+            details["group"]["similar_pairs"] = joined
+
+    if leakage is not None and leakage.enabled:
+        report, leaked = leakage_check(ds, indices, leakage, seed=seed, cache_dir=cache_dir,
+                                       embedding_model=embedding_model)
+        details["leakage"] = report
+        if leaked and leakage.action == "drop":
+            dropped["leaked"] = sorted(leaked)
+            indices = {s: [i for i in rows if i not in leaked] for s, rows in indices.items()}
     dd = DatasetDict({name: ds.select(idx) for name, idx in indices.items()})
-    sizes = {name: len(idx) for name, idx in indices.items()}
-    stats = StageStats(
-        name="split",
-        rows_in=ds.num_rows,
-        rows_out=sum(sizes.values()),
-        details={"method": cfg.method, "sizes": sizes, "rare_classes_train_only": rare},
-    )
+    details["sizes"] = {name: len(idx) for name, idx in indices.items()}
+    stats = StageStats(name="split", rows_in=ds.num_rows, rows_out=sum(details["sizes"].values()), details=details)
+    if dropped:
+        reason = [None] * ds.num_rows
+        for why, rows in dropped.items():
+            for i in rows:
+                reason[i] = why
+        removed = [i for i, r in enumerate(reason) if r is not None]
+        gone = ds.select(removed)
+        gone = add_columns(gone, [(schema.DROP_REASON, [reason[i] for i in removed], Value("string"))])
+        stats.dropped = {why: len(rows) for why, rows in sorted(dropped.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+        stats.dropped_rows = gone
     return dd, stats
 
 
