@@ -7,6 +7,8 @@ renders it and writes the YAML header.
 
 from __future__ import annotations
 
+import functools
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,9 @@ from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from . import schema
-from .config import Recipe
 from .label import REVIEW_REASONS
 
-__all__ = ["DEFAULT_TEMPLATE", "render_card", "size_category"]
+__all__ = ["DEFAULT_TEMPLATE", "known_languages", "known_licenses", "render_card", "size_category", "template_text"]
 
 DEFAULT_TEMPLATE = "dataset_card.md"
 
@@ -48,16 +49,37 @@ _COLUMN_DOCS = {
 def size_category(n: int) -> str:
     """The Hub's size category for ``n`` rows (``1K<n<10K``, ...)."""
     bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+              (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T")]
     for bound, name in bounds:
         if n < bound:
+            assert name in _datasets_resource("size_categories.json")
             return name
-    return "n>1B"
+    return "n>1T"
 
 
-def _template_text(recipe: Recipe) -> str:
-    if recipe.card.template:
-        return (recipe.base_dir / recipe.card.template).read_text(encoding="utf-8")
+@functools.cache
+def _datasets_resource(name: str) -> Any:
+    """A list that ``datasets`` ships for validating card metadata (languages, size categories)."""
+    return json.loads(resources.files("datasets.utils.resources").joinpath(name).read_text(encoding="utf-8"))
+
+
+def known_languages() -> set[str]:
+    """Language codes a dataset card may name (the list ``datasets`` ships)."""
+    return set(_datasets_resource("languages.json"))
+
+
+@functools.cache
+def known_licenses() -> frozenset[str]:
+    """Licence ids the Hub accepts (``cards/licenses.txt``, shipped with the package)."""
+    text = resources.files("hf_ftbuilder.cards").joinpath("licenses.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def template_text(path: Path | None = None) -> str:
+    """A card template: the file at ``path``, or the default one shipped in the package."""
+    if path is not None:
+        return path.read_text(encoding="utf-8")
     return resources.files("hf_ftbuilder.cards").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8")
 
 
@@ -73,88 +95,88 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def render_card(
-    recipe: Recipe,
+    quality: dict[str, Any],
     *,
     features: Features,
     split_info: dict[str, dict[str, int]],
-    quality: dict[str, Any],
-    examples: dict[str, list[dict[str, Any]]],
-    until: str | None,
+    template: str | None = None,
 ) -> DatasetCard:
-    """Build the card.
+    """Build the card from ``quality.json`` alone, so ``ftbuild card`` can redo it without a rebuild.
 
     Args:
-        recipe: the build recipe (card metadata, name, seed).
+        quality: the ``quality.json`` content; its ``card`` section holds the recipe's name, seed,
+            card metadata and package versions, ``examples`` a few removed rows per reason and
+            ``images`` the plots' relative paths.
         features: the features of the written splits.
-        split_info: per split ``num_examples`` and ``num_bytes`` as written.
-        quality: the ``quality.json`` content.
-        examples: a few removed rows per reason (``id``, ``text``, ``dup_of``).
-        until: the stage the build stopped after, if it stopped early.
+        split_info: per split ``num_examples``, ``num_bytes`` and ``download_size`` as written.
+        template: the Jinja template text (default: the shipped one).
 
     Returns:
         The rendered ``DatasetCard``; ``card.save(path)`` writes it.
     """
+    meta = quality["card"]["metadata"]
+    name = quality["card"]["name"]
     total = sum(info["num_examples"] for info in split_info.values())
     dataset_info = {
         "features": features._to_yaml_list(),
         "splits": [
-            {"name": name, "num_bytes": info["num_bytes"], "num_examples": info["num_examples"]}
-            for name, info in split_info.items()
+            {"name": split, "num_bytes": info["num_bytes"], "num_examples": info["num_examples"]}
+            for split, info in split_info.items()
         ],
         "download_size": sum(info["download_size"] for info in split_info.values()),
         "dataset_size": sum(info["num_bytes"] for info in split_info.values()),
     }
     configs = [
-        {
-            "config_name": "default",
-            "data_files": [{"split": name, "path": f"data/{name}-*"} for name in split_info],
-        }
+        {"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*"} for split in split_info]}
     ]
     card_data = DatasetCardData(
-        language=recipe.card.language or None,
-        license=recipe.card.license,
-        task_categories=recipe.card.task_categories or None,
+        language=meta.get("language") or None,
+        license=meta.get("license"),
+        task_categories=meta.get("task_categories") or None,
         size_categories=[size_category(total)],
-        pretty_name=recipe.card.pretty_name or recipe.name,
+        pretty_name=meta.get("pretty_name") or name,
         configs=configs,
         dataset_info=dataset_info,
     )
     labels = quality.get("labels", {})
-    splits = [{"name": name, **entry} for name, entry in quality["splits"].items()]
     columns = [
-        {"name": name, "type": _type_name(feature), "doc": _COLUMN_DOCS.get(name, "passed through from the input")}
-        for name, feature in features.items()
+        {"name": col, "type": _type_name(feature), "doc": _COLUMN_DOCS.get(col, "passed through from the input")}
+        for col, feature in features.items()
     ]
-    split_stage = next((s for s in quality["stages"] if s["name"] == "split"), None)
-    clean_stage = next((s for s in quality["stages"] if s["name"] == "clean"), None)
-    dedup_stage = next((s for s in quality["stages"] if s["name"] == "dedup"), None)
-    label_stage = next((s for s in quality["stages"] if s["name"] == "label"), None)
+    stage = {s["name"]: s for s in quality["stages"]}
+    split_stage = stage.get("split")
+    label_stage = stage.get("label")
     rare = split_stage.get("details", {}).get("rare_classes_train_only", {}) if split_stage else {}
+    examples = quality.get("examples", {})
     return DatasetCard.from_template(
         card_data,
-        template_str=_template_text(recipe),
-        title=recipe.card.pretty_name or recipe.name,
-        description=recipe.card.description,
-        name=recipe.name,
-        seed=recipe.seed,
+        template_str=template or template_text(),
+        title=meta.get("pretty_name") or name,
+        description=meta.get("description"),
+        name=name,
+        seed=quality["card"]["seed"],
+        versions=quality["card"].get("versions", {}),
         fingerprint=quality["recipe_fingerprint"],
         label_names=labels.get("names", []),
         label_shares=labels.get("shares", {}),
-        splits=splits,
+        splits=[{"name": split, **entry} for split, entry in quality["splits"].items()],
+        total_rows=total,
         rare_classes=rare,
-        until=until,
-        sources=next(s for s in quality["stages"] if s["name"] == "collect")["details"]["sources"],
+        until=quality.get("until"),
+        sources=stage["collect"]["details"]["sources"],
         stages=quality["stages"],
         examples={
             r: [{**row, "text": _short(row["text"] or ""), "snippet": _short(row["text"] or "", 40)} for row in rows]
             for r, rows in examples.items()
         },
-        cleaning=clean_stage.get("details") if clean_stage else None,
-        dedup=dedup_stage.get("details") if dedup_stage else None,
+        cleaning=stage["clean"].get("details") if "clean" in stage else None,
+        dedup=stage["dedup"].get("details") if "dedup" in stage else None,
         labelling=label_stage.get("details") if label_stage else None,
+        review={r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in REVIEW_REASONS},
         split=split_stage.get("details") if split_stage else None,
         leakage=quality.get("leakage"),
         balance=quality.get("balance"),
-        review={r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in REVIEW_REASONS},
+        q=quality,
+        images=quality.get("images", {}),
         columns=columns,
     )

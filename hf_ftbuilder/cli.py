@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>)")
     _verbosity(export)
 
+    card = sub.add_parser("card", help="redo a build's README card and plots from its quality.json (after a template edit)")
+    card.add_argument("output", help="the build folder")
+    card.add_argument("--template", help="a Jinja card template (default: the shipped one)")
+
     validate = sub.add_parser("validate", help="check a recipe and print it with every default filled in")
     validate.add_argument("recipe", help="the YAML recipe")
     return parser
@@ -72,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             recipe = load_config(args.recipe)
             sys.stdout.write(recipe.to_yaml())
+            return 0
+        if args.command == "card":
+            from pathlib import Path
+
+            from .write import rerender_card
+
+            path = rerender_card(Path(args.output), template=Path(args.template) if args.template else None)
+            print(f"wrote {path}")
             return 0
         _configure_logging(args.verbose, args.quiet)
         from .pipeline import build, crawl, export_tasks

@@ -513,9 +513,16 @@ class Balance(_Section):
 
 
 class Report(_Section):
-    """Quality report (counts; more sections arrive with the report stage)."""
+    """The quality report: size, balance, noise, diversity, a baseline model and label noise."""
 
     examples_per_reason: int = Field(3, ge=0, description="dropped examples shown in the card per reason")
+    tokenizer: str | None = Field(None, description="tokens are counted with it (default all-MiniLM-L6-v2's); none: off")
+    baseline: bool = Field(True, description="TF-IDF + logistic regression, cross-validated on train")
+    embedding_baseline: bool = Field(False, description="also logistic regression on frozen sentence embeddings")
+    cv_folds: int = Field(5, ge=2, le=20)
+    label_noise: bool = Field(True, description="confident learning on out-of-fold probabilities")
+    diversity_sample: int = Field(500, ge=0, description="rows embedded for the semantic diversity figures (0: off)")
+    plots: bool = Field(True, description="PNG plots in images/ (matplotlib, Agg)")
 
 
 class Card(_Section):
@@ -527,6 +534,17 @@ class Card(_Section):
     language: list[str] = Field(default_factory=list)
     task_categories: list[str] = Field(default_factory=lambda: ["text-classification"])
     template: str | None = Field(None, description="a Jinja card template, relative to the recipe")
+
+    @model_validator(mode="after")
+    def _hub_metadata(self) -> Card:
+        from .card import known_languages, known_licenses
+
+        if self.license is not None and self.license not in known_licenses():
+            raise ValueError(f"license {self.license!r} is not a Hub licence id (e.g. cc-by-4.0, mit, apache-2.0, other)")
+        unknown = [code for code in self.language if code not in known_languages()]
+        if unknown:
+            raise ValueError(f"language: {unknown} are not language codes the Hub knows (e.g. en, fr, de)")
+        return self
 
 
 class Output(_Section):

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
+# Loaded models by (reference, quantisation), kept for the life of the process.
+_LOADED: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+
 
 def resolve_model(name: str | None) -> str:
     """A loadable model reference: the default id maps to the offline copy when it is installed."""
@@ -132,14 +135,19 @@ class Embedder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - torch is a dependency
             raise MissingDependencyError(f"embedding needs torch and transformers: {exc}") from exc
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.ref)
-            model = AutoModel.from_pretrained(self.ref)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from exc
-        model.eval()
-        if self.quantize == "int8":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        loaded_key = (self.ref, self.quantize)
+        if loaded_key in _LOADED:  # one load per process: labelling, leakage and the report share it
+            self._tokenizer, model = _LOADED[loaded_key]
+        else:
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.ref)
+                model = AutoModel.from_pretrained(self.ref)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from exc
+            model.eval()
+            if self.quantize == "int8":
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            _LOADED[loaded_key] = (self._tokenizer, model)
         device = self.device_name
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

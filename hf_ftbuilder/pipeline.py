@@ -256,7 +256,9 @@ def build(
             run.record(stats)
 
     with run.stage("report"):
-        sections, stats = report_stage.report(dd, recipe.report)
+        sections, stats = report_stage.report(
+            dd, recipe.report, stages=run.stages, seed=recipe.seed, cache_dir=recipe.resolved_cache_dir()
+        )
         run.record(stats)
 
     stopped_early = until if until and stop < stage_index("report") else None
@@ -281,8 +283,6 @@ def build(
             "total_seconds": round(time.perf_counter() - started, 3),
             "peak_rss_mb": _peak_rss_mb(),
         }
-        write_stage.write(
-            dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality, until=stopped_early
-        )
+        write_stage.write(dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality)
     logger.info("write: %s (%s)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()))
     return BuildResult(dataset=dd, quality=quality, output_dir=out_dir, stages=run.stages)

@@ -19,12 +19,13 @@ import pyarrow.parquet as pq
 from datasets import DatasetDict
 
 from . import schema
-from .card import render_card
+from .card import render_card, template_text
+from .quality.plots import render as render_plots
 from .config import Recipe
 from .errors import OutputError
 from .stats import StageStats
 
-__all__ = ["check_output_dir", "write"]
+__all__ = ["check_output_dir", "rerender_card", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,54 @@ def _write_review(review_dir: Path, stages: list[StageStats]) -> None:
             (review_dir / name).write_text(text, encoding="utf-8")
 
 
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("hf_ftbuilder", "datasets", "huggingface_hub", "transformers", "scikit-learn", "trafilatura"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def rerender_card(out_dir: Path, *, template: Path | None = None) -> Path:
+    """Redo ``README.md`` and ``images/`` of a build from its ``quality.json``, without rebuilding.
+
+    Raises:
+        OutputError: the folder is not a build.
+    """
+    import datasets
+
+    quality_path = out_dir / QUALITY_FILE
+    if not quality_path.is_file():
+        raise OutputError(f"{out_dir} is not an hf_ftbuilder build (no {QUALITY_FILE})")
+    quality = json.loads(quality_path.read_text(encoding="utf-8"))
+    if "card" not in quality:
+        raise OutputError(f"{quality_path} was written by an older hf_ftbuilder; rebuild once to redo its card")
+    split_info: dict[str, dict[str, int]] = {}
+    features = None
+    for split in quality["splits"]:
+        files = sorted((out_dir / "data").glob(f"{split}-*.parquet"))
+        if not files:
+            raise OutputError(f"{out_dir}: no parquet files for split {split!r}")
+        tables = [pq.read_table(f) for f in files]
+        split_info[split] = {"num_examples": sum(t.num_rows for t in tables), "num_bytes": sum(t.nbytes for t in tables),
+                             "download_size": sum(f.stat().st_size for f in files)}
+        features = features or datasets.Features.from_arrow_schema(tables[0].schema)
+    assert features is not None
+    if quality.get("images"):
+        shutil.rmtree(out_dir / "images", ignore_errors=True)
+        quality["images"] = render_plots(quality, out_dir / "images")
+    card = render_card(quality, features=features, split_info=split_info,
+                       template=template_text(template) if template else None)
+    tmp = out_dir / ".README.md.tmp"
+    card.save(str(tmp))
+    os.replace(tmp, out_dir / "README.md")
+    return out_dir / "README.md"
+
+
 def _replace(tmp: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         tmp.rename(out_dir)
@@ -111,7 +160,6 @@ def write(
     overwrite: bool,
     stages: list[StageStats],
     quality: dict[str, Any],
-    until: str | None = None,
 ) -> dict[str, dict[str, int]]:
     """Write the build into ``out_dir``.
 
@@ -121,8 +169,8 @@ def write(
         out_dir: the output folder.
         overwrite: replace an earlier build at ``out_dir``.
         stages: every stage's stats; their ``dropped_rows`` go to ``dropped/<stage>.parquet``.
-        quality: the content of ``quality.json``.
-        until: the stage the build stopped after, if it stopped early (said in the card).
+        quality: the content of ``quality.json`` (the card's metadata, removed-row examples and
+            plot paths are added to it here, so the card can be redone from it alone).
 
     Returns:
         Per split: ``num_examples``, ``num_bytes`` and ``download_size`` as written.
@@ -146,18 +194,16 @@ def write(
                     (tmp / "dropped").mkdir(exist_ok=True)
                     st.dropped_rows.to_parquet(str(tmp / "dropped" / f"{st.name}.parquet"))
         _write_review(tmp / "review", stages)
+        quality["card"] = {"name": recipe.name, "seed": recipe.seed, "versions": _versions(),
+                           "metadata": recipe.card.model_dump(mode="json", exclude={"template"})}
+        quality["examples"] = _examples(stages, recipe.report.examples_per_reason)
+        quality["images"] = render_plots(quality, tmp / "images") if recipe.report.plots else {}
         (tmp / QUALITY_FILE).write_text(json.dumps(quality, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)
         ).features
-        card = render_card(
-            recipe,
-            features=features,
-            split_info=split_info,
-            quality=quality,
-            examples=_examples(stages, recipe.report.examples_per_reason),
-            until=until,
-        )
+        template = template_text(recipe.base_dir / recipe.card.template) if recipe.card.template else None
+        card = render_card(quality, features=features, split_info=split_info, template=template)
         card.save(str(tmp / "README.md"))
         _replace(tmp, out_dir)
     except OSError as exc:

@@ -1,0 +1,183 @@
+"""How learnable the dataset is: a TF-IDF + logistic regression baseline, and label noise.
+
+The baseline is cross-validated on train (stratified k-fold: mean and standard deviation of
+accuracy and macro precision, recall and F1), then fitted on all of train and scored on validation
+and test, with a per-class table and a confusion matrix. Optionally the same is done on frozen
+sentence embeddings.
+
+Label noise is estimated by confident learning on out-of-fold probabilities over every row
+(:func:`confident_learning`): rows whose given label the model confidently disagrees with, counted
+in a joint matrix of given versus likely labels, calibrated to the class sizes. The estimate says
+how many labels are probably wrong and which rows to look at first.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+__all__ = ["classification_scores", "confident_learning", "cross_validate", "fit_and_score", "out_of_fold"]
+
+
+def _model(seed: int) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    # saga with a loose tolerance: as accurate as lbfgs here (AG News 5-fold 0.871 vs 0.869, SMS
+    # 0.973 vs 0.973) and 25 to 45 times faster on sparse bigram features.
+    return make_pipeline(
+        TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, max_features=200_000),
+        LogisticRegression(C=10.0, solver="saga", tol=1e-3, max_iter=200, random_state=seed),
+    )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """saga stops at max_iter on some folds; the scores are what matter, not the warning."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _embedding_model(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+
+
+def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Accuracy, macro precision/recall/F1, a per-class table and the confusion matrix (rows: true)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(names)))
+    p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 6),
+        "precision": round(float(macro[0]), 6),
+        "recall": round(float(macro[1]), 6),
+        "f1": round(float(macro[2]), 6),
+        "per_class": {n: {"precision": round(float(p[i]), 6), "recall": round(float(r[i]), 6),
+                          "f1": round(float(f[i]), 6), "support": int(support[i])} for i, n in enumerate(names)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def _folds(labels: np.ndarray, wanted: int) -> int:
+    counts = np.bincount(labels)
+    return int(min(wanted, counts[counts > 0].min())) if len(counts) else 0
+
+
+def cross_validate(features: Any, labels: np.ndarray, names: list[str], *, folds: int, seed: int,
+                   embeddings: bool = False) -> dict[str, Any]:
+    """Stratified k-fold on train: mean and std of accuracy and macro precision, recall, F1."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = _folds(labels, folds)
+    if k < 2 or len(set(labels.tolist())) < 2:
+        return {"skipped": "a class has fewer than 2 rows in train (or train has one class)"}
+    per_fold: dict[str, list[float]] = {"accuracy": [], "precision": [], "recall": [], "f1": []}
+    for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+        model = (_embedding_model if embeddings else _model)(seed)
+        with _quiet():
+            model.fit(_take(features, fit_idx), labels[fit_idx])
+        scores = classification_scores(labels[held], model.predict(_take(features, held)), names)
+        for key in per_fold:
+            per_fold[key].append(scores[key])
+    return {"folds": k, **{key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
+                           for key, v in per_fold.items()}}
+
+
+def _take(features: Any, idx: np.ndarray) -> Any:
+    return [features[i] for i in idx] if isinstance(features, list) else features[idx]
+
+
+def fit_and_score(train: tuple[Any, np.ndarray], evaluated: dict[str, tuple[Any, np.ndarray]], names: list[str],
+                  *, seed: int, embeddings: bool = False) -> dict[str, Any]:
+    """Fit on all of train; scores on each evaluated split."""
+    if len(set(train[1].tolist())) < 2:
+        return {}
+    model = (_embedding_model if embeddings else _model)(seed)
+    with _quiet():
+        model.fit(train[0], train[1])
+    return {name: classification_scores(y, model.predict(x), names) for name, (x, y) in evaluated.items() if len(y)}
+
+
+def out_of_fold(texts: list[str], labels: np.ndarray, n_classes: int, *, folds: int, seed: int) -> np.ndarray | None:
+    """Out-of-fold class probabilities of every row (None when a class is too small for 2 folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = _folds(labels, folds)
+    if k < 2:
+        return None
+    proba = np.zeros((len(labels), n_classes))
+    for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+        with _quiet():
+            model = _model(seed).fit([texts[i] for i in fit_idx], labels[fit_idx])
+        proba[np.ix_(held, model.classes_)] = model.predict_proba([texts[i] for i in held])
+    return proba
+
+
+def confident_learning(proba: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Estimate label noise from out-of-fold probabilities (confident learning).
+
+    1. Each class's threshold is the mean probability of that class over the rows labelled with it.
+    2. A row counts in the confident joint at (given label, likely label), the likely label being
+       the most probable class whose probability reaches its threshold (rows reaching none are
+       left out).
+    3. The joint is rescaled so that each given label's row adds up to its class size; its
+       off-diagonal mass over all rows is the estimated noise rate.
+    4. For each pair (given i, likely j), the rows labelled i with the largest ``p[j] - p[i]``
+       are flagged, as many as the calibrated joint estimates, among rows the model does not
+       predict as i.
+
+    Returns:
+        ``noise_rate``, ``health`` (1 - noise rate), ``flip_matrix`` (P(likely | given), rows
+        given), ``joint`` (calibrated counts), and ``flagged``: row indices with likely label and
+        margin, most certain first.
+    """
+    n, k = proba.shape
+    counts = np.bincount(labels, minlength=k)
+    thresholds = np.array([proba[labels == j, j].mean() if counts[j] else 1.0 for j in range(k)])
+    above = proba >= thresholds[None, :] - 1e-12
+    masked = np.where(above, proba, -1.0)
+    likely = masked.argmax(axis=1)
+    counted = above.any(axis=1)
+    joint = np.zeros((k, k))
+    np.add.at(joint, (labels[counted], likely[counted]), 1)
+    row_sums = joint.sum(axis=1, keepdims=True)
+    calibrated = np.divide(joint, row_sums, out=np.zeros_like(joint), where=row_sums > 0) * counts[:, None]
+    noise_rate = float((calibrated.sum() - np.trace(calibrated)) / n) if n else 0.0
+    predicted = proba.argmax(axis=1)
+    flagged: list[tuple[int, int, float]] = []
+    for i in range(k):
+        for j in range(k):
+            if i == j:
+                continue
+            quota = int(round(calibrated[i, j]))
+            if not quota:
+                continue
+            rows = np.flatnonzero((labels == i) & (predicted != i))
+            margin = proba[rows, j] - proba[rows, i]
+            order = rows[np.argsort(-margin, kind="stable")][:quota]
+            flagged.extend((int(r), j, float(proba[r, j] - proba[r, i])) for r in order)
+    best: dict[int, tuple[int, float]] = {}
+    for row, j, margin in flagged:  # a row flagged for two likely labels keeps the stronger one
+        if row not in best or margin > best[row][1]:
+            best[row] = (j, margin)
+    flip = np.divide(calibrated, calibrated.sum(axis=1, keepdims=True), out=np.zeros_like(calibrated),
+                     where=calibrated.sum(axis=1, keepdims=True) > 0)
+    return {
+        "noise_rate": round(noise_rate, 6),
+        "health": round(1 - noise_rate, 6),
+        "flip_matrix": np.round(flip, 6).tolist(),
+        "joint": np.round(calibrated, 3).tolist(),
+        "flagged": sorted(((r, j, m) for r, (j, m) in best.items()), key=lambda x: (-x[2], x[0])),
+    }
