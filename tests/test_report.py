@@ -1,0 +1,167 @@
+"""The quality report: the metric module, label-noise flags, and a card that says what quality.json says."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import hf_ftbuilder
+from hf_ftbuilder.cli import main
+from hf_ftbuilder.config import parse_config
+from hf_ftbuilder.errors import ConfigError
+from hf_ftbuilder.quality import METRIC_PATH, baseline, text_stats
+
+from .conftest import REPO
+
+WORDS = {
+    "sports": "football match goal team league coach striker referee stadium season".split(),
+    "cooking": "recipe oven flour bake sugar butter dough simmer garlic kitchen".split(),
+    "space": "rocket orbit planet nasa astronaut launch satellite telescope galaxy moon".split(),
+}
+TOPICS = list(WORDS)
+
+
+def test_metric_module_loads_offline_and_matches_sklearn(tmp_path: Path) -> None:
+    script = (
+        "import json, evaluate\n"
+        f"m = evaluate.load({METRIC_PATH!r})\n"
+        "print(json.dumps(m.compute(predictions=[0, 1, 1, 2, 0, 2], references=[0, 1, 2, 2, 1, 2])))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_EVALUATE_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true, y_pred = [0, 1, 2, 2, 1, 2], [0, 1, 1, 2, 0, 2]
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
+    assert got == pytest.approx({"accuracy": accuracy_score(y_true, y_pred), "precision": p, "recall": r, "f1": f})
+    ours = baseline.classification_scores(np.array(y_true), np.array(y_pred), ["a", "b", "c"])
+    assert ours["f1"] == pytest.approx(f, abs=1e-6) and ours["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 2]]
+
+
+def test_planted_label_flips_are_the_rows_flagged() -> None:
+    rng = random.Random(4)
+    texts, labels = [], []
+    for i in range(240):
+        topic = i % 3
+        texts.append(" ".join(rng.sample(WORDS[TOPICS[topic]], 6)) + f" item {i}")
+        labels.append(topic)
+    flipped = sorted(rng.sample(range(240), 12))
+    given = np.array(labels)
+    for i in flipped:
+        given[i] = (given[i] + 1 + rng.randrange(2)) % 3
+    proba = baseline.out_of_fold(texts, given, 3, folds=5, seed=1)
+    found = baseline.confident_learning(proba, given)
+    assert sorted(r for r, _, _ in found["flagged"]) == flipped
+    assert all(j == labels[r] for r, j, _ in found["flagged"])  # the likely label is the true one
+    assert found["noise_rate"] == pytest.approx(12 / 240, abs=0.02)
+
+
+def test_text_stats_on_known_texts() -> None:
+    assert text_stats.balance({"a": 30, "b": 10}) == {
+        "counts": {"a": 30, "b": 10}, "shares": {"a": 0.75, "b": 0.25},
+        "imbalance_ratio": 3.0, "normalized_entropy": 0.811278,
+    }
+    div = text_stats.diversity(["the cat sat", "the cat ran"])
+    assert div == {"distinct_1": 0.666667, "distinct_2": 0.75, "vocabulary": 4, "mattr": 0.666667}
+    lengths = text_stats.lengths(["one two three", "four", "five six"])
+    assert lengths["max"] == 3 and lengths["histogram"] == {"0-4": 3}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("report")
+    rng = random.Random(2)
+    rows = []
+    for i in range(300):
+        topic = TOPICS[i % 3]
+        label = topic if i % 25 else TOPICS[(i + 1) % 3]  # 12 planted label errors
+        rows.append({"text": " ".join(rng.sample(WORDS[topic], 5)) + f" story {i}", "label": label})
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    recipe = {"name": "topics", "seed": 3, "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+              "dedup": {"near": {"enabled": False}},
+              "label": {"method": "column", "labels": TOPICS},
+              "report": {"diversity_sample": 100},
+              "card": {"pretty_name": "Topics", "license": "cc0-1.0", "language": ["en"]}}
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    hf_ftbuilder.build(folder / "recipe.yaml", output_dir=folder / "out", progress=False)
+    quality = json.loads((folder / "out" / "quality.json").read_text())
+    return folder, quality
+
+
+def _row(card: str, first_cell: str) -> list[str]:
+    line = next(l for l in card.splitlines() if l.startswith(f"| {first_cell} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_card_figures_equal_quality_json(built) -> None:
+    folder, q = built
+    card = (folder / "out" / "README.md").read_text()
+    for split, entry in q["splits"].items():
+        assert _row(card, split)[:2] == [split, str(entry["num_rows"])]
+    for split, e in q["size"]["splits"].items():
+        assert next(r for r in card.splitlines() if r.startswith(f"| {split} | {e['rows']} | {e['characters']} |"))
+    assert _row(card, "all")[1:] == [str(q["class_balance"]["all"]["imbalance_ratio"]),
+                                    str(q["class_balance"]["all"]["normalized_entropy"])]
+    assert _row(card, "distinct-1")[1] == str(q["diversity"]["distinct_1"])
+    assert _row(card, "vocabulary")[1] == str(q["diversity"]["vocabulary"])
+    cv = q["baseline"]["tfidf_logreg"]["cross_validation"]
+    assert f"accuracy {cv['accuracy']['mean']} ± {cv['accuracy']['std']}" in card
+    noise = q["noise"]["labels"]
+    assert f"estimated noise rate **{noise['noise_rate'] * 100:.2f}%**" in card
+    assert f"{noise['label_errors']} rows flagged" in card
+    issues = pq.read_table(folder / "out" / "review" / "label_issues.parquet").to_pylist()
+    assert len(issues) == noise["label_errors"] >= 10  # of 12 planted (measured: 11)
+    assert all(r["given_label"] != r["likely_label"] for r in issues)
+    assert all(int(r["text"].rsplit(" ", 1)[1]) % 25 == 0 for r in issues)  # only planted rows
+    leak = q["leakage"]["splits"]["test"]
+    assert _row(card, "test")[:1] == ["test"]
+    assert f"| test | {leak['rows']} | {leak['exact']} | {leak['near']} |" in card
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card):
+        assert (folder / "out" / link).is_file(), link
+    assert set(q["images"]) == {"class_distribution", "lengths", "confusion_matrix"}
+    assert f"recipe fingerprint `{q['recipe_fingerprint']}`" in card
+
+
+def test_ftbuild_card_redoes_the_card_from_quality_json(built, capsys) -> None:
+    folder, q = built
+    out = folder / "out"
+    before = (out / "README.md").read_text()
+    template = folder / "mine.md"
+    template.write_text("---\n{{ card_data }}\n---\n\n# {{ title }}\n\n{{ total_rows }} rows; noise "
+                        "{{ q.noise.labels.noise_rate }}.\n", encoding="utf-8")
+    assert main(["card", str(out), "--template", str(template)]) == 0
+    redone = (out / "README.md").read_text()
+    assert redone.rstrip().endswith(f"\n300 rows; noise {q['noise']['labels']['noise_rate']}.")
+    assert redone.split("---")[1] == before.split("---")[1]  # the same YAML metadata
+    assert main(["card", str(out)]) == 0
+    assert (out / "README.md").read_text() == before
+    assert main(["card", str(folder)]) == 2
+    assert "is not an hf_ftbuilder build" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ({"license": "cc-by-5.0"}, "card: license 'cc-by-5.0' is not a Hub licence id"),
+        ({"language": ["en", "english"]}, "card: language: ['english'] are not language codes the Hub knows"),
+    ],
+)
+def test_bad_card_metadata_is_a_config_error(card, message) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config({"name": "t", "sources": [{"type": "csv", "path": "a.csv"}], "card": card})
+
+
+def test_demo_recipe_card_metadata_is_valid() -> None:
+    recipe = parse_config(yaml.safe_load((REPO / "dataset_scripts" / "demo.yaml").read_text()))
+    assert recipe.card.license == "cc-by-4.0"
