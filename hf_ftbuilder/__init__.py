@@ -11,6 +11,7 @@ from ._version import __version__
 from .config import STAGES, Recipe, load_config
 from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
 from .pipeline import BuildResult, build, crawl, export_tasks
+from .push import PushError, PushResult, push
 from .stats import StageStats
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "FtBuilderError",
     "MissingDependencyError",
     "OutputError",
+    "PushError",
+    "PushResult",
     "Recipe",
     "SourceError",
     "StageError",
@@ -29,4 +32,5 @@ __all__ = [
     "crawl",
     "export_tasks",
     "load_config",
+    "push",
 ]

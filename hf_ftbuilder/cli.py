@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>)")
     _verbosity(export)
 
+    push = sub.add_parser("push", help="upload a built folder to a dataset repo on the Hub")
+    push.add_argument("output", help="the build folder")
+    push.add_argument("--repo-id", required=True, help="org/name")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--revision", help="a branch to push to (created if missing; default main)")
+    push.add_argument("--include-review", action="store_true", help="also upload dropped/ and review/")
+    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
+    _verbosity(push)
+
     card = sub.add_parser("card", help="redo a build's README card and plots from its quality.json (after a template edit)")
     card.add_argument("output", help="the build folder")
     card.add_argument("--template", help="a Jinja card template (default: the shipped one)")
@@ -86,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
             return 0
         _configure_logging(args.verbose, args.quiet)
+        if args.command == "push":
+            from .push import push
+
+            result = push(args.output, args.repo_id, private=args.private, revision=args.revision,
+                          include_review=args.include_review, dry_run=args.dry_run)
+            for path, size in result.files.items():
+                print(f"{size:>12,}  {path}")
+            verb = "would upload" if result.dry_run else "uploaded"
+            print(f"{verb} {len(result.files)} files, {result.total_bytes:,} bytes to {result.repo_id}@{result.revision}")
+            return 0
         from .pipeline import build, crawl, export_tasks
 
         if args.command == "label":
