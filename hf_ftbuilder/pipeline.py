@@ -64,21 +64,30 @@ def recipe_fingerprint(recipe: Recipe, inputs: dict[str, str]) -> str:
 
 
 class _Run:
-    """Times the stages and logs each one's summary line."""
+    """Times the stages, measures their memory, and logs each one's summary line."""
 
     def __init__(self) -> None:
         self.stages: list[StageStats] = []
         self.timings: dict[str, float] = {}
+        self.figures: dict[str, dict[str, float]] = {}
+        self._start = 0.0
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        self._start = start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
+        self.figures.setdefault(name, {}).update(seconds=self.timings[name], peak_rss_mb=_peak_rss_mb())
 
     def record(self, stats: StageStats) -> None:
         self.stages.append(stats)
-        logger.info(stats.summary())
+        seconds = time.perf_counter() - self._start
+        rate = stats.rows_in / seconds if seconds > 0 else 0.0
+        self.figures[stats.name] = {"rows_per_second": round(rate, 1)}
+        # Timings go only to the log and quality.json's run section, never to the stage stats,
+        # so the rest of quality.json stays identical between runs.
+        logger.info("%s (%.1f s, %s rows/s, peak RSS %.0f MB)", stats.summary(), seconds, f"{rate:,.0f}",
+                    _peak_rss_mb())
         if stats.rows_out == 0:
             raise StageError(f"{stats.name}: no rows left ({stats.summary()})")
 
@@ -280,6 +289,7 @@ def build(
     with run.stage("write"):
         quality["run"] = {
             "stage_seconds": run.timings,
+            "stages": run.figures,
             "total_seconds": round(time.perf_counter() - started, 3),
             "peak_rss_mb": _peak_rss_mb(),
         }
