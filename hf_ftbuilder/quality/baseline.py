@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..split.allocation import allocate
+
 __all__ = ["classification_scores", "confident_learning", "cross_validate", "fit_and_score", "out_of_fold"]
 
 
@@ -135,8 +137,13 @@ def confident_learning(proba: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     3. The joint is rescaled so that each given label's row adds up to its class size; its
        off-diagonal mass over all rows is the estimated noise rate.
     4. For each pair (given i, likely j), the rows labelled i with the largest ``p[j] - p[i]``
-       are flagged, as many as the calibrated joint estimates, among rows the model does not
+       are candidates, as many as the calibrated joint estimates (each given label's counts
+       rounded by largest remainder, so they keep their total), among rows the model does not
        predict as i.
+    5. A candidate is flagged when it is also among the least self-confident rows of its given
+       label (the lowest ``p[i]``, as many as that label's estimated errors): both views must
+       agree, which buys precision for a little recall (on AG News with 10% flipped labels,
+       F1 0.72-0.74 against 0.69-0.71 for the margin ranking alone).
 
     Returns:
         ``noise_rate``, ``health`` (1 - noise rate), ``flip_matrix`` (P(likely | given), rows
@@ -158,16 +165,18 @@ def confident_learning(proba: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     predicted = proba.argmax(axis=1)
     flagged: list[tuple[int, int, float]] = []
     for i in range(k):
+        total = int(round(calibrated[i].sum()))
+        quotas = allocate(total, (calibrated[i] / calibrated[i].sum()).tolist(), at_least_one=False) if total else [0] * k
+        errors = total - quotas[i]
+        members = np.flatnonzero(labels == i)
+        least_confident = set(members[np.argsort(proba[members, i], kind="stable")][:errors].tolist())
         for j in range(k):
-            if i == j:
-                continue
-            quota = int(round(calibrated[i, j]))
-            if not quota:
+            if i == j or not quotas[j]:
                 continue
             rows = np.flatnonzero((labels == i) & (predicted != i))
             margin = proba[rows, j] - proba[rows, i]
-            order = rows[np.argsort(-margin, kind="stable")][:quota]
-            flagged.extend((int(r), j, float(proba[r, j] - proba[r, i])) for r in order)
+            order = rows[np.argsort(-margin, kind="stable")][: quotas[j]]
+            flagged.extend((int(r), j, float(proba[r, j] - proba[r, i])) for r in order if int(r) in least_confident)
     best: dict[int, tuple[int, float]] = {}
     for row, j, margin in flagged:  # a row flagged for two likely labels keeps the stronger one
         if row not in best or margin > best[row][1]:

@@ -1,0 +1,298 @@
+"""Label-noise detection on AG News with planted label flips: hf_ftbuilder's confident learning against cleanlab.
+
+**Corpus**: ``../shared/data/text/ag_news_test.csv``, 7,600 rows (``text`` as it is in the file, title and
+description; ``label``: World, Sports, Business, Sci/Tech, 1,900 each). 10% of the rows (760), drawn
+by ``numpy.random.default_rng(seed)`` without replacement, get a different label, chosen uniformly
+among the other three. The set of flipped rows is the truth. Rows whose original AG News label is
+itself wrong or arguable, which every detector also flags, therefore count as false positives:
+on the unflipped file the same pipeline estimates about 4.6% noise (``--unflipped`` measures it),
+so the estimate on the flipped file is expected near 0.10 + that, and precision stays well below 1.
+
+**Probabilities**: computed once, ``hf_ftbuilder.quality.baseline.out_of_fold(texts, noisy_labels, 4,
+folds=5, seed=seed)`` (TF-IDF + logistic regression, stratified 5-fold, out-of-fold class
+probabilities). Both detectors get the same array, so only the detectors are compared.
+
+**Detectors**:
+
+* ``hf_ftbuilder``: ``confident_learning(proba, noisy_labels)["flagged"]`` (rows); its estimated noise
+  rate is ``noise_rate``.
+* ``cleanlab`` (2.9.0, in the benchmark-only venv ``/tmp/bench-cleanlab``, made by ``--install-peers``):
+  ``cleanlab.filter.find_label_issues(labels, pred_probs)`` at default settings
+  (``filter_by="prune_by_noise_rate"``; ``n_jobs`` defaults to every core, 2 here); its estimated noise
+  rate is the off-diagonal mass of ``cleanlab.count.estimate_joint(labels, pred_probs)`` (the
+  calibrated confident joint, the same quantity as the project's ``noise_rate``). It runs in a
+  worker process of this same file (``--worker cleanlab in.npz out.npz``) with that venv's Python;
+  probabilities and labels go through an ``.npz`` file.
+
+**Metrics**: precision, recall and F1 of the flagged rows against the flipped set; the estimated
+noise rate against the true 0.10; each detector's wall time (the best of 3 calls, in process, not
+counting imports; cleanlab's includes the process pool its default ``n_jobs`` starts). The OOF time
+is printed too: it is where nearly all of the time goes.
+
+    .venv/bin/python -m benchmarks.label_noise --install-peers     # create /tmp/bench-cleanlab first
+    .venv/bin/python -m benchmarks.label_noise [--seeds 42,1,2] [--unflipped]
+
+``measure()`` is reused by ``tests/shared/test_shared_data.py`` (``make check-shared``) without the
+peer. This file is also the peer's worker, so it imports only the standard library and numpy at
+module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+NAMES = ["World", "Sports", "Business", "Sci/Tech"]
+FLIP_RATE, FOLDS, SEED, REPEATS = 0.10, 5, 42, 3
+CLEANLAB_VENV = Path("/tmp/bench-cleanlab")
+CLEANLAB_PACKAGES = ("cleanlab==2.9.0", "numpy")
+INSTALL_HINT = f"{sys.executable} -m benchmarks.label_noise --install-peers"
+
+
+# --- corpus -----------------------------------------------------------------------------------
+
+
+def load(shared_data: Path) -> tuple[list[str], np.ndarray]:
+    """Texts and label indices (into NAMES) of AG News test."""
+    with open(shared_data / "text" / "ag_news_test.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["text"] for r in rows], np.array([NAMES.index(r["label"]) for r in rows])
+
+
+def flip(labels: np.ndarray, rate: float, seed: int, n_classes: int = len(NAMES)) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy labels and the sorted indices of the flipped rows; each gets one of the other classes, uniformly."""
+    rng = np.random.default_rng(seed)
+    flipped = np.sort(rng.choice(len(labels), size=round(rate * len(labels)), replace=False))
+    noisy = labels.copy()
+    noisy[flipped] = (labels[flipped] + rng.integers(1, n_classes, size=len(flipped))) % n_classes
+    return noisy, flipped
+
+
+def scores(flagged: np.ndarray, flipped: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of the flagged rows against the flipped set."""
+    hits = len(np.intersect1d(flagged, flipped))
+    precision = hits / len(flagged) if len(flagged) else 0.0
+    recall = hits / len(flipped) if len(flipped) else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {"flagged": int(len(flagged)), "precision": round(precision, 4), "recall": round(recall, 4),
+            "f1": round(f1, 4)}
+
+
+def _best_of(fn, repeats: int = REPEATS):
+    """The result of ``fn()`` (checked to be the same every time) and the best wall time."""
+    best, first = float("inf"), None
+    for i in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+        if i == 0:
+            first = result
+        elif not np.array_equal(np.asarray(first[0]), np.asarray(result[0])):
+            raise RuntimeError("detector gave different rows on a repeated call")
+    return first, best
+
+
+# --- detectors --------------------------------------------------------------------------------
+
+
+def run_ours(proba: np.ndarray, labels: np.ndarray) -> dict:
+    from hf_ftbuilder.quality.baseline import confident_learning
+
+    def call():
+        result = confident_learning(proba, labels)
+        return np.array(sorted(r for r, _, _ in result["flagged"]), dtype=int), result["noise_rate"]
+
+    (flagged, noise_rate), seconds = _best_of(call)
+    return {"rows": flagged, "noise_rate": float(noise_rate), "seconds": seconds}
+
+
+def _worker_cleanlab(data: str, out: str) -> None:
+    """Runs in /tmp/bench-cleanlab: find_label_issues at default settings on the stored probabilities."""
+    import cleanlab
+    from cleanlab.count import estimate_joint
+    from cleanlab.filter import find_label_issues
+
+    arrays = np.load(data)
+    proba, labels = arrays["proba"], arrays["labels"]
+
+    def call():
+        return np.flatnonzero(find_label_issues(labels, proba)), None
+
+    (rows, _), seconds = _best_of(call)
+    noise_rate = 1.0 - float(np.trace(estimate_joint(labels, proba)))
+    np.savez(out, rows=rows, noise_rate=noise_rate, seconds=seconds, version=cleanlab.__version__,
+             cores=os.cpu_count())
+
+
+def run_cleanlab(proba: np.ndarray, labels: np.ndarray) -> dict | str:
+    """cleanlab's figures from a worker in its venv, or why it was skipped."""
+    python = CLEANLAB_VENV / "bin" / "python"
+    if not python.exists():
+        return f"skipped: no venv at {CLEANLAB_VENV}; create it with `{INSTALL_HINT}`"
+    with tempfile.TemporaryDirectory(prefix="label-noise-") as tmp:
+        data, out = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(data, proba=proba, labels=labels)
+        env = {**os.environ, "PYTHONPATH": ""}
+        start = time.perf_counter()
+        proc = subprocess.run([str(python), str(Path(__file__).resolve()), "--worker", "cleanlab", str(data), str(out)],
+                              capture_output=True, text=True, env=env, cwd=tmp)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0 or not out.exists():
+            tail = " | ".join((proc.stderr.strip().splitlines() or ["?"])[-3:])
+            return f"failed (exit {proc.returncode}): {tail}"
+        result = np.load(out)
+        return {"rows": result["rows"].astype(int), "noise_rate": float(result["noise_rate"]),
+                "seconds": float(result["seconds"]), "process_seconds": wall, "version": str(result["version"])}
+
+
+def install_peers() -> None:
+    """Create /tmp/bench-cleanlab (PyPI only); never touches the project's .venv."""
+    if (CLEANLAB_VENV / "bin" / "python").exists():
+        print(f"{CLEANLAB_VENV} exists; not reinstalled", flush=True)
+        return
+    subprocess.run([sys.executable, "-m", "venv", str(CLEANLAB_VENV)], check=True)
+    subprocess.run([str(CLEANLAB_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", *CLEANLAB_PACKAGES],
+                   check=True)
+
+
+# --- measurement ------------------------------------------------------------------------------
+
+
+def measure(shared_data: Path, *, seed: int = SEED, cleanlab: bool = True) -> dict:
+    """Flip, compute OOF probabilities once, run the project's detector (and cleanlab's when asked and installed).
+
+    Returns ``rows``, ``flipped``, ``seed``, ``true_noise_rate``, ``oof_seconds``, ``oof_accuracy``
+    (argmax of the OOF probabilities against the original labels), ``hf_ftbuilder`` (``flagged``,
+    ``precision``, ``recall``, ``f1``, ``noise_rate``, ``seconds``) and, with ``cleanlab=True``,
+    ``cleanlab``: the same keys, or a string saying why it was skipped.
+    """
+    from hf_ftbuilder.quality.baseline import out_of_fold
+
+    texts, gold = load(shared_data)
+    noisy, flipped = flip(gold, FLIP_RATE, seed)
+    start = time.perf_counter()
+    proba = out_of_fold(texts, noisy, len(NAMES), folds=FOLDS, seed=seed)
+    oof_seconds = time.perf_counter() - start
+    figures: dict = {
+        "rows": len(gold), "flipped": len(flipped), "seed": seed,
+        "true_noise_rate": round(len(flipped) / len(gold), 4),
+        "oof_seconds": round(oof_seconds, 2),
+        "oof_accuracy": round(float((proba.argmax(axis=1) == gold).mean()), 4),
+    }
+    detectors = {"hf_ftbuilder": run_ours(proba, noisy)}
+    if cleanlab:
+        detectors["cleanlab"] = run_cleanlab(proba, noisy)
+    for name, result in detectors.items():
+        if isinstance(result, str):
+            figures[name] = result
+            continue
+        figures[name] = {**scores(result["rows"], flipped), "noise_rate": round(result["noise_rate"], 4),
+                         "seconds": round(result["seconds"], 4),
+                         **{k: result[k] for k in ("process_seconds", "version") if k in result}}
+        figures[name]["_rows"] = result["rows"]
+    if cleanlab and isinstance(figures.get("cleanlab"), dict):
+        ours, theirs = set(figures["hf_ftbuilder"]["_rows"].tolist()), set(figures["cleanlab"]["_rows"].tolist())
+        figures["agreement"] = {"both": len(ours & theirs), "only_hf_ftbuilder": len(ours - theirs),
+                                "only_cleanlab": len(theirs - ours)}
+    for name in detectors:
+        if isinstance(figures[name], dict):
+            figures[name].pop("_rows")
+    return figures
+
+
+def measure_unflipped(shared_data: Path, *, seed: int = SEED) -> dict:
+    """The project's detector on the original labels: how much AG News disputes by itself."""
+    from hf_ftbuilder.quality.baseline import confident_learning, out_of_fold
+
+    texts, gold = load(shared_data)
+    proba = out_of_fold(texts, gold, len(NAMES), folds=FOLDS, seed=seed)
+    result = confident_learning(proba, gold)
+    return {"flagged": len(result["flagged"]), "noise_rate": result["noise_rate"]}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def report(figures: dict) -> None:
+    print(f"AG News test, {figures['rows']:,} rows, {figures['flipped']} labels flipped (seed {figures['seed']}, "
+          f"each to one of the other 3 uniformly); TF-IDF + logistic regression out-of-fold probabilities, "
+          f"{FOLDS} folds: {figures['oof_seconds']:.1f} s, accuracy against the original labels "
+          f"{figures['oof_accuracy']:.4f}\n")
+    print(f"| tool | flagged | precision | recall | F1 | estimated noise rate (true {figures['true_noise_rate']:.2f}) "
+          f"| detector wall time |\n|---|---:|---:|---:|---:|---:|---:|")
+    skipped = []
+    for name in ("hf_ftbuilder", "cleanlab"):
+        s = figures.get(name)
+        if s is None:
+            continue
+        if isinstance(s, str):
+            skipped.append(f"{name} {s}")
+            continue
+        label = f"{name} {s['version']}" if "version" in s else name
+        timing = f"{s['seconds'] * 1000:.1f} ms"
+        if "process_seconds" in s:
+            timing += f" ({s['process_seconds']:.1f} s with its process)"
+        print(f"| {label} | {s['flagged']} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} "
+              f"| {s['noise_rate']:.4f} | {timing} |")
+    for line in skipped:
+        print(f"\n{line}")
+    if "agreement" in figures:
+        a = figures["agreement"]
+        print(f"\nflagged by both: {a['both']}; only hf_ftbuilder: {a['only_hf_ftbuilder']}; "
+              f"only cleanlab: {a['only_cleanlab']}")
+        ours, theirs = figures["hf_ftbuilder"]["f1"], figures["cleanlab"]["f1"]
+        print(f"F1 hf_ftbuilder - cleanlab: {ours - theirs:+.4f} ({'met' if ours >= theirs else 'NOT met'}: "
+              f"at least cleanlab's)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        _, name, data, out = argv
+        if name != "cleanlab":
+            raise SystemExit(f"unknown worker {name}")
+        _worker_cleanlab(data, out)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--seeds", default=str(SEED), help="comma-separated seeds (flips, folds and model); "
+                        "one table each")
+    parser.add_argument("--install-peers", action="store_true", help=f"create {CLEANLAB_VENV} first")
+    parser.add_argument("--unflipped", action="store_true",
+                        help="also run the project's detector on the original labels (one more OOF pass)")
+    args = parser.parse_args(argv)
+    if args.install_peers:
+        install_peers()
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = []
+    for i, seed in enumerate(seeds):
+        if i:
+            print()
+        runs.append(measure(args.shared, seed=seed))
+        report(runs[-1])
+    if len(runs) > 1:
+        print(f"\nmean over seeds {seeds}:")
+        for name in ("hf_ftbuilder", "cleanlab"):
+            got = [r[name] for r in runs if isinstance(r.get(name), dict)]
+            if got:
+                print(f"  {name}: " + ", ".join(f"{key} {np.mean([g[key] for g in got]):.4f}"
+                                                 for key in ("precision", "recall", "f1", "noise_rate")))
+    if args.unflipped:
+        base = measure_unflipped(args.shared, seed=seeds[0])
+        print(f"\nunflipped AG News (seed {seeds[0]}): hf_ftbuilder flags {base['flagged']} rows, estimated noise "
+              f"rate {base['noise_rate']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
