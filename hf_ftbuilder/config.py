@@ -521,7 +521,7 @@ class Report(_Section):
     embedding_baseline: bool = Field(False, description="also logistic regression on frozen sentence embeddings")
     cv_folds: int = Field(5, ge=2, le=20)
     label_noise: bool = Field(True, description="confident learning on out-of-fold probabilities")
-    diversity_sample: int = Field(500, ge=0, description="rows embedded for the semantic diversity figures (0: off)")
+    diversity_sample: int = Field(300, ge=0, description="rows embedded for the semantic diversity figures (0: off)")
     plots: bool = Field(True, description="PNG plots in images/ (matplotlib, Agg)")
 
 

@@ -101,7 +101,9 @@ def _semantic_diversity(texts: list[str], sample: int, seed: int, cache_dir: Pat
 
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(texts), size=min(sample, len(texts)), replace=False))
-    vectors = Embedder(cache_dir=cache_dir, progress=False).encode([texts[i] for i in chosen], desc="report: embed")
+    # 128 tokens tell topics apart as well as 256 and halve the cost on long documents.
+    embedder = Embedder(max_length=128, cache_dir=cache_dir, progress=False)
+    vectors = embedder.encode([texts[i] for i in chosen], desc="report: embed")
     sims = vectors @ vectors.T
     n = len(vectors)
     mean_distance = float(1 - (sims.sum() - np.trace(sims)) / (n * (n - 1))) if n > 1 else 0.0
