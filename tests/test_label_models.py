@@ -207,3 +207,38 @@ def test_kmeans_on_embeddings_finds_the_topics(tmp_path, write_recipe, minilm) -
     assert all(len(ids) == 1 for ids in clusters.values())  # each topic is one cluster
     assert len(set().union(*clusters.values())) == 3
     assert result.stages[-2].details["kmeans"]["features"] == "embedding"
+
+
+def test_manual_with_suggestions_reports_agreement(tmp_path, write_recipe, minilm) -> None:
+    rows = topic_corpus(tmp_path)
+    recipe = {
+        "name": "suggested",
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "label": {"method": "manual", "labels": TOPICS, "suggest": "embedding"},
+    }
+    path = write_recipe(recipe)
+    (tasks_file,) = hf_ftbuilder.export_tasks(path, fmt="jsonl", progress=False)
+    tasks = [json.loads(line) for line in tasks_file.read_text().splitlines()]
+    gold = {r["text"]: r["gold"] for r in rows}
+    assert all(t["suggestion"] == gold[t["text"]] and 0 < t["suggestion_score"] <= 1 for t in tasks)
+    # People label the first 12 tasks: 9 as suggested, 3 with another label (they disagree with the model).
+    wrong = {"sports": "space", "space": "cooking", "cooking": "sports"}
+    done = [{"id": t["id"], "label": t["suggestion"] if k < 9 else wrong[t["suggestion"]]} for k, t in enumerate(tasks[:12])]
+    (tmp_path / "done.jsonl").write_text("".join(json.dumps(d) + "\n" for d in done), encoding="utf-8")
+    recipe["label"]["annotations"] = "done.jsonl"
+    result = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "out", until="label", progress=False)
+    details = result.stages[-2].details
+    assert details["annotations"]["agreement"]["rows"] == 12
+    assert details["annotations"]["agreement"]["accuracy"] == 0.75
+    from sklearn.metrics import cohen_kappa_score
+
+    names = TOPICS
+    suggested = [names.index(t["suggestion"]) for t in tasks[:12]]
+    human = [names.index(d["label"]) for d in done]
+    assert details["annotations"]["agreement"]["cohen_kappa"] == round(cohen_kappa_score(human, suggested), 6)
+    ds = result.dataset["train"]
+    sources = dict(zip(ds["id"], ds["label_source"]))
+    assert [sources[d["id"]] for d in done] == ["human"] * 12
+    assert sum(s.startswith("embedding:") for s in sources.values()) == 12  # the model labels the rest
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Model suggestions agreed with people on 12 rows: accuracy 0.75" in card
