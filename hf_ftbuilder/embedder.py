@@ -8,8 +8,13 @@ offline use.
 
 Vectors are cached in ``cache_dir/embeddings/<model key>/`` by the xxh3 hash of each text, so a
 rebuild, or a build that adds rows, embeds only texts it has not seen. The model key covers the
-model's files (or its id), the pooling, the token limit and the quantisation, so a changed model
-never reuses old vectors.
+model's files (or its id), the pooling, the token limit and the quantisation scheme, so a changed
+model never reuses old vectors.
+
+On CPU the time goes to the encoder's arithmetic, so two things keep it small: batches are cut
+from texts ordered by token count (little padding), and ``quantize="int8"`` runs the linear layers
+in int8 (about 2.5 times faster than fp32 for MiniLM, for vectors at cosine 0.99 to the fp32
+ones; see ``benchmarks/label_throughput.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,13 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # Loaded models by (reference, quantisation), kept for the life of the process.
 _LOADED: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+
+#: What each ``quantize`` value does, as it enters the cache key: a new scheme under an old name
+#: must not reuse the old scheme's vectors ("None" keeps the keys of existing fp32 caches).
+_QUANTIZE_SCHEMES: dict[str | None, str] = {None: "None", "int8": "int8-dynamic:w7-per-channel:a8"}
+#: Texts tokenised at once to order them by token count: the batches pad nearly as little as in
+#: one global order, with token lists in memory for this many texts only, however large the corpus.
+_SORT_WINDOW = 8192
 
 
 def resolve_model(name: str | None) -> str:
@@ -78,6 +91,54 @@ def _pooling(ref: str) -> str:
     return "mean"
 
 
+@functools.cache
+def _full_range_linear() -> type:
+    """torch's dynamically quantised Linear, with activations on all 8 bits instead of 7.
+
+    torch's module quantises activations to 7 bits (``reduce_range=True``) because, on x86 CPUs
+    without VNNI, the int8 kernels add pairs of 8-bit products in 16 bits, which 8-bit activations
+    times 8-bit weights can overflow. With weights on 7 bits ([-64, 63], see ``_quantize_int8``)
+    no pair can overflow (2 x 255 x 64 < 32768) on any CPU, and 8-bit activations lose less than
+    7-bit ones: the activations' range (one scale per batch) is where the outliers are, while the
+    weights have a scale per output row.
+    """
+    import torch
+    from torch.ao.nn.quantized import dynamic as nnqd
+
+    class FullRangeDynamicLinear(nnqd.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            packed = self._packed_params._packed_params
+            return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False).to(x.dtype)
+
+    return FullRangeDynamicLinear
+
+
+def _quantize_int8(model: Any) -> Any:
+    """A copy of ``model`` whose ``nn.Linear`` layers run in int8 (weights now, activations per batch).
+
+    With torch's defaults (one weight scale per layer, 7-bit activations) MiniLM's vectors are at
+    a mean cosine of 0.94 to the fp32 ones and the similarity labels of AG News lose 1.7 points;
+    with a weight scale per output row and 8-bit activations the cosine is 0.99 and the labels
+    keep their fp32 accuracy, at the same speed. Activations get one scale per batch, so a text's
+    int8 vector moves a little with the texts it is batched with (well within that 0.99).
+    """
+    import torch
+
+    try:
+        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, default_dynamic_quant_observer, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - torch.ao.quantization is deprecated upstream
+        raise MissingDependencyError(f"quantize: int8 needs torch.ao.quantization, which this torch lacks: {exc}") from exc
+    weight = PerChannelMinMaxObserver.with_args(
+        dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-64, quant_max=63
+    )
+    qconfig = QConfig(activation=default_dynamic_quant_observer, weight=weight)
+    with warnings.catch_warnings():
+        # It works, and says on every call that torch.ao.quantization is deprecated (for torchao).
+        warnings.filterwarnings("ignore", r"torch\.ao\.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"torch\.quantize_per_tensor, torch\.quantize_per_channel", UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear: qconfig}, mapping={torch.nn.Linear: _full_range_linear()})
+
+
 def _max_length(ref: str, tokenizer: Any) -> int:
     config = Path(ref) / "sentence_bert_config.json"
     if config.is_file():
@@ -93,10 +154,11 @@ class Embedder:
 
     Args:
         model: a Hub id or a local folder (default: all-MiniLM-L6-v2, offline copy).
-        batch_size: texts per forward pass (texts are sorted by length first, to pad little).
+        batch_size: texts per forward pass (texts are sorted by token count first, to pad little).
         max_length: token limit (default: the model's sentence-transformers limit, else 512).
         device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (CUDA when available).
-        quantize: ``int8`` replaces the linear layers by dynamically quantised ones (CPU only).
+        quantize: ``int8`` runs the linear layers in int8: about 2.5 times faster on CPU, for
+            vectors at cosine 0.99 to the fp32 ones (CPU only; see ``_quantize_int8``).
         cache_dir: where vectors are kept between builds (none: no cache).
         progress: show a progress bar while embedding.
     """
@@ -112,6 +174,8 @@ class Embedder:
         cache_dir: str | Path | None = None,
         progress: bool = True,
     ) -> None:
+        if quantize not in _QUANTIZE_SCHEMES:
+            raise ConfigError(f"quantize: {quantize!r} is not one of {[q for q in _QUANTIZE_SCHEMES if q]} or None")
         self.name = model or DEFAULT_MODEL
         self.ref = resolve_model(model)
         self.batch_size = batch_size
@@ -146,7 +210,7 @@ class Embedder:
                 raise ConfigError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from exc
             model.eval()
             if self.quantize == "int8":
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                model = _quantize_int8(model)
             _LOADED[loaded_key] = (self._tokenizer, model)
         device = self.device_name
         if device == "auto":
@@ -160,7 +224,8 @@ class Embedder:
     @functools.cached_property
     def key(self) -> str:
         """Identifies the vectors this embedder makes: model files, pooling, token limit, quantisation."""
-        parts = [model_fingerprint(self.ref), _pooling(self.ref), str(self._max_length_arg or "model"), str(self.quantize)]
+        parts = [model_fingerprint(self.ref), _pooling(self.ref), str(self._max_length_arg or "model"),
+                 _QUANTIZE_SCHEMES[self.quantize]]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     @property
@@ -168,12 +233,11 @@ class Embedder:
         self._load()
         return int(self._model.config.hidden_size)
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _forward(self, features: dict[str, list[list[int]]]) -> np.ndarray:
+        """Unit vectors of one batch of tokenised texts (padded here to the batch's longest)."""
         import torch
 
-        batch = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
-        ).to(self._device)
+        batch = self._tokenizer.pad(features, return_tensors="pt").to(self._device)
         with torch.inference_mode():
             hidden = self._model(**batch).last_hidden_state
             if self._pool == "cls":
@@ -187,16 +251,23 @@ class Embedder:
     def _embed(self, texts: list[str], desc: str) -> np.ndarray:
         self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Longest first: batches of similar lengths pad little, and the slow batches come first
-        # so the progress bar's rate settles early.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # Longest first by characters (free to compute): the slow batches come first, so the
+        # progress bar's rate settles early. Then, a window at a time, by token count: a batch
+        # pads to its longest text, and texts of one character length differ in tokens, so on
+        # AG News batches of 32 cut by characters are 32% padding and batches cut by tokens 2-3%
+        # (a quarter less arithmetic, the same vectors).
+        by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         from tqdm.auto import tqdm
 
         with tqdm(total=len(texts), desc=desc, unit="rows", disable=not self.progress or len(texts) < 2) as bar:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                out[chunk] = self._forward([texts[i] for i in chunk])
-                bar.update(len(chunk))
+            for begin in range(0, len(by_chars), _SORT_WINDOW):
+                window = by_chars[begin : begin + _SORT_WINDOW]
+                tokens = self._tokenizer([texts[i] for i in window], truncation=True, max_length=self._max_length)
+                by_tokens = sorted(range(len(window)), key=lambda j: -len(tokens["input_ids"][j]))
+                for start in range(0, len(by_tokens), self.batch_size):
+                    chunk = by_tokens[start : start + self.batch_size]
+                    out[[window[j] for j in chunk]] = self._forward({k: [v[j] for j in chunk] for k, v in tokens.items()})
+                    bar.update(len(chunk))
         return out
 
     # -- cache -----------------------------------------------------------------------------

@@ -86,6 +86,31 @@ def test_embedder_matches_sentence_transformers_pooling(minilm) -> None:
     np.testing.assert_allclose(vectors, reference, atol=1e-4)
 
 
+
+def test_embedder_batches_by_tokens_keep_each_text_its_vector(minilm) -> None:
+    """Texts reordered by token count, in several batches, come back in their own order."""
+    texts = [t for topic in TOPICS for t in SENTENCES[topic]] + ["", "Mars."]
+    vectors = Embedder(batch_size=5, progress=False).encode(texts)
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(minilm.ref, device="cpu").encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(vectors, reference, atol=1e-4)
+
+
+def test_int8_embedder_stays_near_fp32_under_its_own_key(minilm) -> None:
+    import warnings
+
+    texts = [t for topic in TOPICS for t in SENTENCES[topic]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # torch.ao.quantization's are silenced
+        warnings.simplefilter("error", UserWarning)
+        int8 = Embedder(quantize="int8", progress=False)
+        vectors = int8.encode(texts)
+    assert (vectors * minilm.encode(texts)).sum(axis=1).min() > 0.97  # torch's default int8 scheme: 0.93 here
+    assert int8.key != minilm.key
+    with pytest.raises(ConfigError, match="quantize"):
+        Embedder(quantize="int4")
+
 def test_embedder_cache_skips_the_model(tmp_path, minilm) -> None:
     cold = Embedder(cache_dir=tmp_path, progress=False)
     first = cold.encode(["one text", "two texts", "one text"])
