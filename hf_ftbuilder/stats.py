@@ -6,11 +6,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 
 from . import schema
 
-__all__ = ["StageStats", "split_dropped"]
+__all__ = ["StageStats", "score_histogram", "split_dropped"]
 
 
 @dataclass
@@ -84,3 +85,15 @@ def split_dropped(ds: Dataset, name: str) -> tuple[Dataset, StageStats]:
         dropped_rows=dropped_rows,
     )
     return kept, stats
+
+
+#: Bins of the score and similarity histograms in quality.json and the card (0..1, finer near 1).
+HISTOGRAM_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def score_histogram(values: list[float]) -> dict[str, int]:
+    """Counts of 0..1 values per bin (``"0.80-0.90": 12``), empty bins left out."""
+    if not values:
+        return {}
+    counts = np.histogram(np.clip(values, 0, 1), bins=HISTOGRAM_EDGES)[0].tolist()
+    return {f"{lo:.2f}-{hi:.2f}": c for lo, hi, c in zip(HISTOGRAM_EDGES, HISTOGRAM_EDGES[1:], counts) if c}

@@ -40,7 +40,7 @@ from ..minhash import (
     shingle_sets,
     signatures,
 )
-from ..stats import StageStats, split_dropped
+from ..stats import StageStats, score_histogram, split_dropped
 from ..text_norm import hash_normalized, normalize_for_hash, text_hash
 
 __all__ = ["dedup", "exact", "fingerprint_batch", "fingerprints", "hash_batch", "near", "similar_pairs"]
@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 _HASH = "_text_hash"
 _MINHASH = "_minhash"
-_HISTOGRAM_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def hash_batch(batch: dict[str, list]) -> dict[str, list]:
@@ -265,7 +264,6 @@ def _near(
                 sim = jaccard(data[m], data[keep])
                 reason[m], dup_of[m], similarity[m] = "near_duplicate", keep, sim
                 removed.append((m, keep, sim))
-    hist = np.histogram([s for _, _, s in removed], bins=_HISTOGRAM_EDGES)[0].tolist() if removed else []
     details["near"] = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
@@ -276,9 +274,7 @@ def _near(
         "verified": len(verified),
         "removed": len(removed),
         "clusters": len(clusters),
-        "similarity_histogram": {
-            f"{lo:.2f}-{hi:.2f}": c for lo, hi, c in zip(_HISTOGRAM_EDGES, _HISTOGRAM_EDGES[1:], hist) if c
-        },
+        "similarity_histogram": score_histogram([s for _, _, s in removed]),
     }
     logger.debug("near dedup: %s", details["near"])
     return removed
@@ -310,10 +306,11 @@ def near(
 
 
 def fingerprints(
-    ds: Dataset, *, threshold: float = 0.8, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint"
+    ds: Dataset, *, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint"
 ) -> tuple[list[str], np.ndarray]:
-    """Exact hashes and MinHash signatures of every row (cached by ``Dataset.map`` like dedup's)."""
-    hashes, sigs = _fingerprints(ds, NearDedup(threshold=threshold, ngram=ngram, num_perm=num_perm), seed, desc)
+    """Exact hashes and MinHash signatures of every row; the same map as dedup's with the same
+    settings, so ``Dataset.map`` serves it from dedup's cache files."""
+    hashes, sigs = _fingerprints(ds, NearDedup(ngram=ngram, num_perm=num_perm), seed, desc)
     assert sigs is not None
     return hashes, sigs
 

@@ -31,7 +31,7 @@ from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Label
 from ..errors import StageError
-from ..stats import StageStats, split_dropped
+from ..stats import StageStats, score_histogram, split_dropped
 from . import embedding, kmeans, manual, zero_shot
 
 __all__ = ["REVIEW_REASONS", "from_column", "label", "label_column_batch", "suggest"]
@@ -40,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Drop reasons whose rows wait for a person: written to ``review/`` rather than ``dropped/``.
 REVIEW_REASONS = ("low_confidence", "annotation_tie", "not_annotated")
-_HISTOGRAM_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
-
-
 def _as_name(value: Any) -> str | None:
     if value is None:
         return None
@@ -121,13 +118,6 @@ def suggest(
         return labels, scores, f"zero_shot:{cfg.model}", {"model": cfg.model, "template": cfg.hypothesis_template}
     result = embedding.predict(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir, seed=seed, progress=progress)
     return result.labels, result.scores, f"embedding:{result.details['model']}", result.details
-
-
-def _histogram(scores: list[float]) -> dict[str, int]:
-    if not scores:
-        return {}
-    hist = np.histogram(np.clip(scores, 0, 1), bins=_HISTOGRAM_EDGES)[0].tolist()
-    return {f"{lo:.2f}-{hi:.2f}": c for lo, hi, c in zip(_HISTOGRAM_EDGES, _HISTOGRAM_EDGES[1:], hist) if c}
 
 
 def label(
@@ -235,7 +225,7 @@ def label(
             (schema.DROP_REASON, reasons, Value("string")),
         ])
         kept_scores = [float(s) for s, r in zip(scores, reasons) if r is None and not np.isnan(s)]
-        details["score_histogram"] = _histogram(kept_scores)
+        details["score_histogram"] = score_histogram(kept_scores)
         details["min_score"] = cfg.min_score
 
     kept, stats = split_dropped(out, "label")

@@ -39,7 +39,7 @@ def near_duplicate_groups(ds: Dataset, *, threshold: float, seed: int) -> tuple[
     """A group number per row from near-duplicate clusters, and the number of joined pairs."""
     from ..dedup import fingerprints, similar_pairs
 
-    _, sigs = fingerprints(ds, threshold=threshold, seed=seed, desc="split: fingerprint for groups")
+    _, sigs = fingerprints(ds, seed=seed, desc="split: fingerprint for groups")
     pairs, _ = similar_pairs(ds, sigs, threshold=threshold)
     uf = UnionFind(ds.num_rows)
     for i, j in pairs.tolist():

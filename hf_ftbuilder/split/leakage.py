@@ -75,7 +75,7 @@ def check(
     if not len(evaluated) or not len(train):
         return report, set()
 
-    hashes, sigs = fingerprints(ds, threshold=cfg.threshold, seed=seed, desc="leakage: fingerprint")
+    hashes, sigs = fingerprints(ds, seed=seed, desc="leakage: fingerprint")
     ids = ds.with_format("arrow")[schema.ID].to_pylist()
     # Best match per evaluated row: (kind, train row, similarity).
     best: dict[int, tuple[str, int, float]] = {}
