@@ -29,6 +29,7 @@ __all__ = [
     "CrawlSource",
     "CsvSource",
     "Dedup",
+    "Execution",
     "Extract",
     "Fetch",
     "GopherQuality",
@@ -522,7 +523,29 @@ class Report(_Section):
     cv_folds: int = Field(5, ge=2, le=20)
     label_noise: bool = Field(True, description="confident learning on out-of-fold probabilities")
     diversity_sample: int = Field(300, ge=0, description="rows embedded for the semantic diversity figures (0: off)")
+    lexical_sample: int = Field(20_000, ge=1, description="rows (seeded sample) for distinct-n, vocabulary and MATTR")
+    max_model_rows: int = Field(
+        20_000, ge=10, description="rows per split (seeded, stratified sample) for the baseline and the label-noise estimate"
+    )
     plots: bool = Field(True, description="PNG plots in images/ (matplotlib, Agg)")
+
+
+class Execution(_Section):
+    """Where the map steps run: this machine, or a Ray cluster. The output does not depend on it."""
+
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: Dataset.map in processes; ray: ray.data map_batches (pip install 'hf_ftbuilder[ray]')"
+    )
+    address: str = Field(
+        "local", description="ray only: local starts a cluster here; auto joins this machine's; or ray://host:port"
+    )
+    num_cpus: int | None = Field(None, ge=1, description="processes (local), or CPUs of a local Ray cluster and actors per model step (default: every core)")
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> Execution:
+        if self.engine == "local" and self.address != "local":
+            raise ValueError(f"address is for engine: ray; got address={self.address!r} with engine: local")
+        return self
 
 
 class Card(_Section):
@@ -574,6 +597,7 @@ class Recipe(_Section):
     report: Report = Field(default_factory=Report)
     card: Card = Field(default_factory=Card)
     output: Output = Field(default_factory=Output)
+    execution: Execution = Field(default_factory=Execution)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -28,14 +28,19 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xxhash
+from datasets import Dataset, Features, List, Value
+from datasets.fingerprint import Hasher
 
-from .errors import ConfigError, MissingDependencyError
+from .errors import ConfigError
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "model_fingerprint", "resolve_model"]
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["DEFAULT_MODEL", "EmbedBatch", "Embedder", "model_fingerprint", "resolve_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +54,9 @@ _LOADED: dict[tuple[str, str | None], tuple[Any, Any]] = {}
 _QUANTIZE_SCHEMES: dict[str | None, str] = {None: "None", "int8": "int8-dynamic:w7-per-channel:a8"}
 #: Texts tokenised at once to order them by token count: the batches pad nearly as little as in
 #: one global order, with token lists in memory for this many texts only, however large the corpus.
-_SORT_WINDOW = 8192
+#: It is also the engine's batch: both engines see the same windows, so they make the same vectors.
+_SORT_WINDOW = 1024
+_VECTOR = "_vector"
 
 
 def resolve_model(name: str | None) -> str:
@@ -127,7 +134,7 @@ def _quantize_int8(model: Any) -> Any:
     try:
         from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, default_dynamic_quant_observer, quantize_dynamic
     except ImportError as exc:  # pragma: no cover - torch.ao.quantization is deprecated upstream
-        raise MissingDependencyError(f"quantize: int8 needs torch.ao.quantization, which this torch lacks: {exc}") from exc
+        raise ConfigError(f"quantize: int8 needs torch.ao.quantization, which this torch lacks: {exc}") from exc
     weight = PerChannelMinMaxObserver.with_args(
         dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-64, quant_max=63
     )
@@ -149,56 +156,32 @@ def _max_length(ref: str, tokenizer: Any) -> int:
     return int(limit) if limit and limit < 100_000 else 512
 
 
-class Embedder:
-    """L2-normalised sentence vectors from a transformers encoder, cached by text.
+class EmbedBatch:
+    """The model step of embedding: unit vectors of a batch's ``text``, for :meth:`Engine.map_model`.
 
-    Args:
-        model: a Hub id or a local folder (default: all-MiniLM-L6-v2, offline copy).
-        batch_size: texts per forward pass (texts are sorted by token count first, to pad little).
-        max_length: token limit (default: the model's sentence-transformers limit, else 512).
-        device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (CUDA when available).
-        quantize: ``int8`` runs the linear layers in int8: about 2.5 times faster on CPU, for
-            vectors at cosine 0.99 to the fp32 ones (CPU only; see ``_quantize_int8``).
-        cache_dir: where vectors are kept between builds (none: no cache).
-        progress: show a progress bar while embedding.
+    The model loads on the first batch, once per process (a Ray actor, or this process, where
+    labelling, leakage and the report share it). Within a batch, texts are ordered by token count
+    and cut into forward passes of ``batch_size``: a pass pads to its longest text, and texts of one
+    character length differ in tokens, so on AG News passes cut by characters are 32% padding and
+    passes cut by tokens 2-3% (a quarter less arithmetic, the same vectors).
     """
 
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        batch_size: int = 32,
-        max_length: int | None = None,
-        device: str = "cpu",
-        quantize: str | None = None,
-        cache_dir: str | Path | None = None,
-        progress: bool = True,
-    ) -> None:
-        if quantize not in _QUANTIZE_SCHEMES:
-            raise ConfigError(f"quantize: {quantize!r} is not one of {[q for q in _QUANTIZE_SCHEMES if q]} or None")
-        self.name = model or DEFAULT_MODEL
-        self.ref = resolve_model(model)
-        self.batch_size = batch_size
-        self.device_name = device
-        self.quantize = quantize
-        self.progress = progress
+    def __init__(self, ref: str, *, name: str, batch_size: int, max_length: int | None, device: str,
+                 quantize: str | None) -> None:
+        self.ref, self.name, self.batch_size = ref, name, batch_size
+        self.device_name, self.quantize = device, quantize
+        self._max_length = max_length
         self._model: Any = None
         self._tokenizer: Any = None
-        self._max_length = max_length
-        self._max_length_arg = max_length  # the key must not depend on whether the model was loaded yet
-        self._cache_root = Path(cache_dir) / "embeddings" if cache_dir is not None else None
-        self._cache: dict[str, np.ndarray] | None = None
 
-    # -- model -----------------------------------------------------------------------------
-
-    def _load(self) -> None:
+    def load(self) -> None:
         if self._model is not None:
             return
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - torch is a dependency
-            raise MissingDependencyError(f"embedding needs torch and transformers: {exc}") from exc
+            raise ConfigError(f"embedding needs torch and transformers ({exc}); pip install torch transformers") from exc
         loaded_key = (self.ref, self.quantize)
         if loaded_key in _LOADED:  # one load per process: labelling, leakage and the report share it
             self._tokenizer, model = _LOADED[loaded_key]
@@ -221,20 +204,13 @@ class Embedder:
             self._max_length = _max_length(self.ref, self._tokenizer)
         self._pool = _pooling(self.ref)
 
-    @functools.cached_property
-    def key(self) -> str:
-        """Identifies the vectors this embedder makes: model files, pooling, token limit, quantisation."""
-        parts = [model_fingerprint(self.ref), _pooling(self.ref), str(self._max_length_arg or "model"),
-                 _QUANTIZE_SCHEMES[self.quantize]]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
     @property
     def dim(self) -> int:
-        self._load()
+        self.load()
         return int(self._model.config.hidden_size)
 
     def _forward(self, features: dict[str, list[list[int]]]) -> np.ndarray:
-        """Unit vectors of one batch of tokenised texts (padded here to the batch's longest)."""
+        """Unit vectors of one pass of tokenised texts (padded here to the pass's longest)."""
         import torch
 
         batch = self._tokenizer.pad(features, return_tensors="pt").to(self._device)
@@ -248,27 +224,93 @@ class Embedder:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
         return vectors.float().cpu().numpy()
 
-    def _embed(self, texts: list[str], desc: str) -> np.ndarray:
-        self._load()
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """``float32[len(texts), dim]`` unit vectors of one window of texts."""
+        self.load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Longest first by characters (free to compute): the slow batches come first, so the
-        # progress bar's rate settles early. Then, a window at a time, by token count: a batch
-        # pads to its longest text, and texts of one character length differ in tokens, so on
-        # AG News batches of 32 cut by characters are 32% padding and batches cut by tokens 2-3%
-        # (a quarter less arithmetic, the same vectors).
-        by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        from tqdm.auto import tqdm
-
-        with tqdm(total=len(texts), desc=desc, unit="rows", disable=not self.progress or len(texts) < 2) as bar:
-            for begin in range(0, len(by_chars), _SORT_WINDOW):
-                window = by_chars[begin : begin + _SORT_WINDOW]
-                tokens = self._tokenizer([texts[i] for i in window], truncation=True, max_length=self._max_length)
-                by_tokens = sorted(range(len(window)), key=lambda j: -len(tokens["input_ids"][j]))
-                for start in range(0, len(by_tokens), self.batch_size):
-                    chunk = by_tokens[start : start + self.batch_size]
-                    out[[window[j] for j in chunk]] = self._forward({k: [v[j] for j in chunk] for k, v in tokens.items()})
-                    bar.update(len(chunk))
+        if not texts:
+            return out
+        tokens = self._tokenizer(texts, truncation=True, max_length=self._max_length)
+        by_tokens = sorted(range(len(texts)), key=lambda j: -len(tokens["input_ids"][j]))
+        for start in range(0, len(by_tokens), self.batch_size):
+            chunk = by_tokens[start : start + self.batch_size]
+            out[chunk] = self._forward({k: [v[j] for j in chunk] for k, v in tokens.items()})
         return out
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        return {_VECTOR: list(self.embed(batch["text"]))}
+
+
+class Embedder:
+    """L2-normalised sentence vectors from a transformers encoder, cached by text.
+
+    Args:
+        model: a Hub id or a local folder (default: all-MiniLM-L6-v2, offline copy).
+        batch_size: texts per forward pass (texts are sorted by token count first, to pad little).
+        max_length: token limit (default: the model's sentence-transformers limit, else 512).
+        device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto`` (CUDA when available).
+        quantize: ``int8`` runs the linear layers in int8: about 2.5 times faster on CPU, for
+            vectors at cosine 0.99 to the fp32 ones (CPU only; see ``_quantize_int8``).
+        cache_dir: where vectors are kept between builds (none: no cache).
+        progress: show a progress bar while embedding.
+        engine: where the model runs (default: this process; with Ray, an actor pool).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        device: str = "cpu",
+        quantize: str | None = None,
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+        engine: Engine | None = None,
+    ) -> None:
+        if quantize not in _QUANTIZE_SCHEMES:
+            raise ConfigError(f"quantize: {quantize!r} is not one of {[q for q in _QUANTIZE_SCHEMES if q]} or None")
+        self.name = model or DEFAULT_MODEL
+        self.ref = resolve_model(model)
+        self.quantize = quantize
+        self.progress = progress
+        self.engine = engine
+        self._max_length_arg = max_length  # the key must not depend on whether the model was loaded yet
+        self._step_kwargs = {"name": self.name, "batch_size": batch_size, "max_length": max_length,
+                             "device": device, "quantize": quantize}
+        self._step = EmbedBatch(self.ref, **self._step_kwargs)
+        self._cache_root = Path(cache_dir) / "embeddings" if cache_dir is not None else None
+        self._cache: dict[str, np.ndarray] | None = None
+
+    @functools.cached_property
+    def key(self) -> str:
+        """Identifies the vectors this embedder makes: model files, pooling, token limit, quantisation."""
+        parts = [model_fingerprint(self.ref), _pooling(self.ref), str(self._max_length_arg or "model"),
+                 _QUANTIZE_SCHEMES[self.quantize]]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    @property
+    def dim(self) -> int:
+        return self._step.dim
+
+    def _embed(self, texts: Dataset, desc: str) -> np.ndarray:
+        """Vectors of the ``text`` column of ``texts``, computed by the engine's model step."""
+        from .engine import LocalEngine
+
+        engine = self.engine or LocalEngine()
+        if isinstance(engine, LocalEngine):
+            step: Any = self._step  # this process's instance: its model stays loaded between calls
+            out = texts.map(step, batched=True, batch_size=_SORT_WINDOW, remove_columns=texts.column_names,
+                            features=Features({_VECTOR: List(Value("float32"))}), desc=desc,
+                            new_fingerprint=Hasher.hash([texts._fingerprint, self.key]))
+        else:
+            out = engine.map_model(
+                texts, EmbedBatch, init_kwargs={"ref": self.ref, **self._step_kwargs},
+                features=Features({_VECTOR: List(Value("float32"))}), remove_columns=texts.column_names,
+                desc=desc, batch_size=_SORT_WINDOW, fingerprint=Hasher.hash([texts._fingerprint, self.key]),
+            )
+        flat = out.with_format("arrow")[_VECTOR].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return np.asarray(flat, dtype=np.float32).reshape(texts.num_rows, -1)
 
     # -- cache -----------------------------------------------------------------------------
 
@@ -302,20 +344,28 @@ class Embedder:
 
     # -- public ----------------------------------------------------------------------------
 
-    def encode(self, texts: Sequence[str], *, desc: str = "embed") -> np.ndarray:
-        """``float32[len(texts), dim]`` unit vectors; cached texts are not embedded again."""
-        texts = list(texts)
+    def encode(self, texts: Sequence[str] | Dataset, *, desc: str = "embed") -> np.ndarray:
+        """``float32[len(texts), dim]`` unit vectors; cached texts are not embedded again.
+
+        Args:
+            texts: strings, or a dataset whose ``text`` column is read a chunk at a time.
+        """
+        source = texts if isinstance(texts, Dataset) else Dataset.from_dict({"text": list(texts)})
         cache = self._load_cache()
-        keys = [xxhash.xxh3_128_hexdigest(t.encode("utf-8")) for t in texts]
+        keys: list[str] = []
         missing: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            if k not in cache and k not in missing:
-                missing[k] = i
+        column = source.with_format("arrow").select_columns(["text"])
+        for chunk in column.iter(batch_size=10_000):
+            for text in chunk.column("text").to_pylist():
+                key = xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+                if key not in cache and key not in missing:
+                    missing[key] = len(keys)
+                keys.append(key)
         if missing:
-            new = self._embed([texts[i] for i in missing.values()], desc)
+            new = self._embed(source.select_columns(["text"]).select(list(missing.values())), desc)
             cache.update(zip(missing, new))
             self._save_cache(list(missing), new)
-        logger.debug("embed: %d texts, %d from the cache", len(texts), len(texts) - len(missing))
-        if not texts:
+        logger.debug("embed: %d texts, %d from the cache", len(keys), len(keys) - len(missing))
+        if not keys:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([cache[k] for k in keys])

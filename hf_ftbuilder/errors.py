@@ -55,12 +55,13 @@ class MissingDependencyError(FtBuilderError):
     Args:
         package: the import name that is missing.
         extra: the ``hf_ftbuilder`` extra that installs it.
+        feature: what needs it, as the recipe says it (``execution.engine: ray``).
     """
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, feature: str = "this feature") -> None:
         self.package = package
         self.extra = extra
         super().__init__(
-            f"this feature needs the package {package!r}; install it with "
+            f"{feature} needs the package {package!r}, which is not installed; install it with "
             f"pip install 'hf_ftbuilder[{extra}]'"
         )

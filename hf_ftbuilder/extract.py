@@ -22,6 +22,7 @@ from datasets import Dataset, Value
 
 from . import schema
 from .config import Extract
+from .engine import Engine, LocalEngine
 from .stats import StageStats, split_dropped
 
 __all__ = ["extract", "extract_batch", "html_lang"]
@@ -129,12 +130,13 @@ def extract_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, l
     return out
 
 
-def extract(ds: Dataset, cfg: Extract) -> tuple[Dataset, StageStats]:
+def extract(ds: Dataset, cfg: Extract, *, engine: Engine | None = None) -> tuple[Dataset, StageStats]:
     """Run trafilatura over the rows that hold HTML.
 
     Args:
         ds: collected rows; those with an ``html`` value are pages.
         cfg: the recipe's ``extract`` section.
+        engine: where the map steps run (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
 
     Returns:
         The rows with main text and page metadata (the ``html`` column removed), and the stats.
@@ -146,13 +148,8 @@ def extract(ds: Dataset, cfg: Extract) -> tuple[Dataset, StageStats]:
     features = ds.features.copy()
     for name in (schema.TEXT, *_META_COLUMNS, schema.URL, schema.DROP_REASON):
         features[name] = Value("string")
-    out = ds.map(
-        extract_batch,
-        batched=True,
-        batch_size=64,
-        fn_kwargs={"cfg": cfg.model_dump()},
-        features=features,
-        desc="extract",
+    out = (engine or LocalEngine()).map(
+        ds, extract_batch, batch_size=64, fn_kwargs={"cfg": cfg.model_dump()}, features=features, desc="extract"
     )
     out = out.remove_columns(schema.HTML)
     return split_dropped(out, "extract")

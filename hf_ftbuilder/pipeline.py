@@ -29,6 +29,7 @@ from . import schema
 from . import write as write_stage
 from .arrow_cache import persist
 from .config import STAGES, Recipe, load_config, stage_index
+from .engine import Engine, make_engine
 from .errors import ConfigError, StageError
 from .label import manual
 from .split.balance import balance as balance_stage
@@ -57,8 +58,10 @@ class BuildResult:
 
 
 def recipe_fingerprint(recipe: Recipe, inputs: dict[str, str]) -> str:
-    """sha256 of the resolved recipe (relative paths, without where it is written) and its inputs."""
-    resolved = recipe.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}})
+    """sha256 of the resolved recipe and its inputs, without where it is written, where its cache
+    lives and which engine ran it: none of them changes the output."""
+    resolved = recipe.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "execution": True,
+                                                       "cache_dir": True})
     blob = json.dumps({"recipe": resolved, "inputs": inputs}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -122,7 +125,8 @@ def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool 
     return stats
 
 
-def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool) -> tuple[Any, dict[str, str]]:
+def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool,
+          engine: Engine) -> tuple[Any, dict[str, str]]:
     """Collect, extract, clean and dedup (those up to ``stop``): the rows before labelling."""
 
     def runs(stage: str) -> bool:
@@ -137,12 +141,12 @@ def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool
 
     if runs("extract"):
         with run.stage("extract"):
-            ds, stats = extract_stage.extract(ds, recipe.extract)
+            ds, stats = extract_stage.extract(ds, recipe.extract, engine=engine)
             run.record(stats)
 
     if runs("clean"):
         with run.stage("clean"):
-            ds, stats = clean_stage.clean(ds, recipe.clean)
+            ds, stats = clean_stage.clean(ds, recipe.clean, engine=engine)
             run.record(stats)
 
     if runs("dedup"):
@@ -150,7 +154,7 @@ def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool
             reference = None
             if recipe.dedup.against:
                 reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress)
-            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference)
+            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference, engine=engine)
             run.record(stats)
     return ds, inputs
 
@@ -175,15 +179,16 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
-    ds, _ = _rows(recipe, _Run(), stage_index("dedup"), refresh=refresh, progress=progress)
-    method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
-    suggestions, suggested_by = None, None
-    if method:
-        labels, scores, suggested_by, _ = label_stage.suggest(
-            ds, cfg, method, list(cfg.labels), base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(),
-            seed=recipe.seed, progress=progress,
-        )
-        suggestions = (labels, scores)
+    with _engine(recipe) as engine:
+        ds, _ = _rows(recipe, _Run(), stage_index("dedup"), refresh=refresh, progress=progress, engine=engine)
+        method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
+        suggestions, suggested_by = None, None
+        if method:
+            labels, scores, suggested_by, _ = label_stage.suggest(
+                ds, cfg, method, list(cfg.labels), base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(),
+                seed=recipe.seed, progress=progress, engine=engine,
+            )
+            suggestions = (labels, scores)
     ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
     path = Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-tasks.{ext}"
     table = ds.with_format("arrow")[:]
@@ -231,20 +236,37 @@ def build(
     out_dir = Path(output_dir) if output_dir is not None else recipe.output_dir()
     overwrite = recipe.output.overwrite if overwrite is None else overwrite
     write_stage.check_output_dir(out_dir, overwrite=overwrite)
+    with _engine(recipe) as engine:
+        return _build(recipe, engine, out_dir=out_dir, overwrite=overwrite, until=until, stop=stop, refresh=refresh,
+                      progress=progress)
+
+
+@contextmanager
+def _engine(recipe: Recipe) -> Iterator[Engine]:
+    engine = make_engine(recipe.execution, recipe.resolved_cache_dir())
+    logger.info("engine: %s", engine.name)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, until: str | None, stop: int,
+           refresh: bool, progress: bool) -> BuildResult:
     run = _Run()
     started = time.perf_counter()
 
     def runs(stage: str) -> bool:
         return stage_index(stage) <= stop
 
-    ds, inputs = _rows(recipe, run, stop, refresh=refresh, progress=progress)
+    ds, inputs = _rows(recipe, run, stop, refresh=refresh, progress=progress, engine=engine)
 
     if runs("label"):
         assert recipe.label is not None
         with run.stage("label"):
             ds, stats = label_stage.label(
                 ds, recipe.label, seed=recipe.seed, base_dir=recipe.base_dir,
-                cache_dir=recipe.resolved_cache_dir(), progress=progress,
+                cache_dir=recipe.resolved_cache_dir(), progress=progress, engine=engine,
             )
             run.record(stats)
 
@@ -253,7 +275,7 @@ def build(
             embedding_model = recipe.label.model if recipe.label and recipe.label.method == "embedding" else None
             dd, stats = split_stage.split(
                 ds, recipe.split, seed=recipe.seed, leakage=recipe.leakage,
-                cache_dir=recipe.resolved_cache_dir(), embedding_model=embedding_model,
+                cache_dir=recipe.resolved_cache_dir(), embedding_model=embedding_model, engine=engine,
             )
             run.record(stats)
     else:
@@ -266,7 +288,8 @@ def build(
 
     with run.stage("report"):
         sections, stats = report_stage.report(
-            dd, recipe.report, stages=run.stages, seed=recipe.seed, cache_dir=recipe.resolved_cache_dir()
+            dd, recipe.report, stages=run.stages, seed=recipe.seed, cache_dir=recipe.resolved_cache_dir(),
+            engine=engine,
         )
         run.record(stats)
 
@@ -288,6 +311,7 @@ def build(
             quality["balance"] = st.details
     with run.stage("write"):
         quality["run"] = {
+            "engine": engine.name,
             "stage_seconds": run.timings,
             "stages": run.figures,
             "total_seconds": round(time.perf_counter() - started, 3),

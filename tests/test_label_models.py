@@ -117,7 +117,7 @@ def test_embedder_cache_skips_the_model(tmp_path, minilm) -> None:
     assert len(list((tmp_path / "embeddings").rglob("*.npz"))) == 1
     warm = Embedder(cache_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(warm.encode(["two texts", "one text"]), first[[1, 0]])
-    assert warm._model is None  # every vector came from the cache: the model was never loaded
+    assert warm._step._model is None  # every vector came from the cache: the model was never loaded
 
 
 def test_embedding_labels_planted_topics(tmp_path, write_recipe, minilm, monkeypatch) -> None:

@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pyarrow.compute as pc
 from datasets import Dataset, Sequence, Value
 
 from .. import schema
 from ..config import Clean
+from ..engine import Engine, LocalEngine
 from ..stats import StageStats, split_dropped
 from .boilerplate import line_hashes_batch, repeated_lines, strip_boilerplate_batch
 from .filters import filter_batch, filter_text
@@ -48,6 +50,12 @@ __all__ = [
 _TOUCHED = "_touched"
 _PII = "_pii"
 _LINE_HASHES = "_line_hashes"
+
+
+def _value_counts(lists: Any) -> Counter[str]:
+    """How often each string occurs in a list column, counted in Arrow (no Python list per row)."""
+    counts = pc.value_counts(pc.list_flatten(lists))
+    return Counter(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
 
 
 def _features(ds: Dataset, **extra: Any):
@@ -79,12 +87,13 @@ def finish_batch(batch: dict[str, list], *, cfg: dict[str, Any], repeated: list[
     return out
 
 
-def clean(ds: Dataset, cfg: Clean) -> tuple[Dataset, StageStats]:
+def clean(ds: Dataset, cfg: Clean, *, engine: Engine | None = None) -> tuple[Dataset, StageStats]:
     """Normalise, redact, strip boilerplate and filter the rows, in two passes over the texts.
 
     Args:
         ds: rows with a ``text`` column.
         cfg: the recipe's ``clean`` section.
+        engine: where the map steps run (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
 
     Returns:
         The kept rows and the stage's stats: dropped per reason, and in ``details`` the rows
@@ -97,36 +106,39 @@ def clean(ds: Dataset, cfg: Clean) -> tuple[Dataset, StageStats]:
         extra[_LINE_HASHES] = Sequence(Value("int64"))
     # Two passes, not one per step: every map pass rewrites the texts to an Arrow cache file,
     # which cost more than the rules themselves when each step had its own pass.
-    ds = ds.map(
+    engine = engine or LocalEngine()
+    ds = engine.map(
+        ds,
         prepare_batch,
-        batched=True,
         fn_kwargs={"cfg": settings, "boilerplate": cfg.boilerplate.enabled},
         features=_features(ds, text=Value("string"), **extra),
         desc="clean: normalise and redact",
     )
     repeated: list[int] = []
     if cfg.boilerplate.enabled:
-        repeated = repeated_lines(ds.with_format("arrow")[_LINE_HASHES].to_pylist(), cfg.boilerplate.min_docs)
+        repeated = repeated_lines(ds.with_format("arrow")[_LINE_HASHES], cfg.boilerplate.min_docs)
         ds = ds.remove_columns(_LINE_HASHES)
-    ds = ds.map(
+    ds = engine.map(
+        ds,
         finish_batch,
-        batched=True,
         fn_kwargs={"cfg": settings, "repeated": repeated},
+        features=ds.features,
         desc="clean: boilerplate and filters",
     )
     pii_on = any(settings["pii"][kind] for kind in PII_TYPES)
-    touched = Counter(name for names in ds.with_format("arrow")[_TOUCHED].to_pylist() for name in names)
+    touched = _value_counts(ds.with_format("arrow")[_TOUCHED])
     details: dict[str, Any] = {
         "touched": {name: touched[name] for name, _ in NORMALISERS if touched[name]}
         | {name: touched[name] for name in ("boilerplate", "c4_lines") if touched[name]},
         "boilerplate_lines": len(repeated),
     }
     if pii_on:
-        found = ds.with_format("arrow")[_PII].to_pylist()
+        found = ds.with_format("arrow")[_PII]
+        matches = _value_counts(found)
         details["pii"] = {
             "action": cfg.pii.action,
-            "matches": {kind: sum(row.count(kind) for row in found) for kind in PII_TYPES if settings["pii"][kind]},
-            "rows": sum(1 for row in found if row),
+            "matches": {kind: matches[kind] for kind in PII_TYPES if settings["pii"][kind]},
+            "rows": int(pc.sum(pc.greater(pc.list_value_length(found), 0)).as_py() or 0),
         }
     ds = ds.remove_columns([_PII, _TOUCHED])
     kept, stats = split_dropped(ds, "clean")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["line_hash", "line_hashes_batch", "repeated_lines", "strip_boilerplate_batch"]
 
@@ -33,12 +35,18 @@ def line_hashes_batch(batch: dict[str, list]) -> dict[str, list]:
     return {"_line_hashes": out}
 
 
-def repeated_lines(hash_lists: list[list[int]], min_docs: int) -> list[int]:
-    """Hashes found in at least ``min_docs`` documents, sorted (so the step's fingerprint is stable)."""
-    flat = [np.asarray(h, dtype=np.int64) for h in hash_lists if h]
-    if not flat:
+def repeated_lines(hash_lists: pa.ChunkedArray | list[list[int]], min_docs: int) -> list[int]:
+    """Hashes found in at least ``min_docs`` documents, sorted (so the step's fingerprint is stable).
+
+    ``hash_lists`` holds each document's distinct hashes (``line_hashes_batch``), best as the Arrow
+    column: it is flattened to one int64 array without a Python object per hash.
+    """
+    if isinstance(hash_lists, list):
+        hash_lists = pa.chunked_array([pa.array(hash_lists, type=pa.list_(pa.int64()))])
+    flat = pc.list_flatten(hash_lists).to_numpy()
+    if not len(flat):
         return []
-    values, counts = np.unique(np.concatenate(flat), return_counts=True)
+    values, counts = np.unique(flat, return_counts=True)
     return values[counts >= min_docs].tolist()
 
 

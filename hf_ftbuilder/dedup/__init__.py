@@ -30,6 +30,7 @@ from datasets import Dataset, Features, Sequence, Value
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Dedup, NearDedup
+from ..engine import Engine, LocalEngine
 from ..minhash import (
     UnionFind,
     candidate_pairs,
@@ -67,14 +68,17 @@ def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed
     }
 
 
-def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str) -> tuple[list[str], np.ndarray | None]:
+def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str,
+                  engine: Engine | None = None) -> tuple[list[str], np.ndarray | None]:
     """Exact hashes, and with ``near`` the signatures as one ``uint32`` matrix (read from Arrow, not rows)."""
+    engine = engine or LocalEngine()
     if near is None:
-        out = ds.map(hash_batch, batched=True, remove_columns=ds.column_names, desc=desc)
+        out = engine.map(ds, hash_batch, remove_columns=ds.column_names, features=Features({_HASH: Value("string")}),
+                         desc=desc)
         return out.with_format("arrow")[_HASH].to_pylist(), None
-    out = ds.map(
+    out = engine.map(
+        ds,
         fingerprint_batch,
-        batched=True,
         fn_kwargs={"ngram": near.ngram, "num_perm": near.num_perm, "seed": seed},
         remove_columns=ds.column_names,
         features=Features({_HASH: Value("string"), _MINHASH: Sequence(Value("uint32"))}),
@@ -111,7 +115,9 @@ def _keeper(members: list[int], lengths: list[int] | None) -> int:
     return min(members, key=lambda m: (-lengths[m], m))
 
 
-def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None = None) -> tuple[Dataset, StageStats]:
+def dedup(
+    ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None = None, engine: Engine | None = None
+) -> tuple[Dataset, StageStats]:
     """Remove exact and near duplicates, and rows that duplicate the reference set.
 
     Args:
@@ -119,6 +125,7 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
         cfg: the recipe's ``dedup`` section.
         seed: seeds the MinHash permutations.
         reference: rows (``id``, ``text``) to decontaminate against, from ``dedup.against``.
+        engine: where the fingerprints are computed (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
 
     Returns:
         The kept rows with ``dup_cluster`` and ``dup_count``, and the stats; the removed rows
@@ -138,10 +145,10 @@ def dedup(ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None 
     details: dict[str, Any] = {}
 
     near_cfg = cfg.near if cfg.near.enabled else None
-    hashes, sigs = _fingerprints(ds, near_cfg, seed, "dedup: fingerprint")
+    hashes, sigs = _fingerprints(ds, near_cfg, seed, "dedup: fingerprint", engine)
     ref_sigs = None
     if reference is not None:
-        ref_hashes, ref_sigs = _fingerprints(reference, near_cfg, seed, "dedup: fingerprint reference")
+        ref_hashes, ref_sigs = _fingerprints(reference, near_cfg, seed, "dedup: fingerprint reference", engine)
         ref_first: dict[str, int] = {}
         for j, h in enumerate(ref_hashes):
             ref_first.setdefault(h, j)
@@ -306,11 +313,12 @@ def near(
 
 
 def fingerprints(
-    ds: Dataset, *, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint"
+    ds: Dataset, *, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint",
+    engine: Engine | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Exact hashes and MinHash signatures of every row; the same map as dedup's with the same
     settings, so ``Dataset.map`` serves it from dedup's cache files."""
-    hashes, sigs = _fingerprints(ds, NearDedup(ngram=ngram, num_perm=num_perm), seed, desc)
+    hashes, sigs = _fingerprints(ds, NearDedup(ngram=ngram, num_perm=num_perm), seed, desc, engine)
     assert sigs is not None
     return hashes, sigs
 

@@ -30,6 +30,7 @@ from datasets import ClassLabel, Dataset, Value
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Label
+from ..engine import Engine, LocalEngine
 from ..errors import StageError
 from ..stats import StageStats, score_histogram, split_dropped
 from . import embedding, kmeans, manual, zero_shot
@@ -80,7 +81,7 @@ def label_column_batch(batch: dict[str, list], *, column: str, names: list[str],
     }
 
 
-def _from_column(ds: Dataset, cfg: Label) -> tuple[Dataset, list[str]]:
+def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Dataset, list[str]]:
     column = cfg.column
     if column not in ds.column_names:
         raise StageError(
@@ -97,9 +98,9 @@ def _from_column(ds: Dataset, cfg: Label) -> tuple[Dataset, list[str]]:
     features[schema.LABEL_SCORE] = Value("float32")
     features[schema.LABEL_SOURCE] = Value("string")
     features[schema.DROP_REASON] = Value("string")
-    out = ds.map(
+    out = (engine or LocalEngine()).map(
+        ds,
         label_column_batch,
-        batched=True,
         fn_kwargs={"column": column, "names": names, "source": f"column:{column}"},
         remove_columns=[column] if column != schema.LABEL else None,
         features=features,
@@ -111,12 +112,14 @@ def _from_column(ds: Dataset, cfg: Label) -> tuple[Dataset, list[str]]:
 def suggest(
     ds: Dataset, cfg: Label, method: str, names: list[str], *, base_dir: Path, cache_dir: Path | None, seed: int,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str, dict[str, Any]]:
     """A model method's label index and score per row, its ``label_source`` and its report details."""
     if method == "zero_shot":
-        labels, scores = zero_shot.predict(ds, cfg, names)
+        labels, scores = zero_shot.predict(ds, cfg, names, engine=engine)
         return labels, scores, f"zero_shot:{cfg.model}", {"model": cfg.model, "template": cfg.hypothesis_template}
-    result = embedding.predict(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir, seed=seed, progress=progress)
+    result = embedding.predict(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir, seed=seed, progress=progress,
+                               engine=engine)
     return result.labels, result.scores, f"embedding:{result.details['model']}", result.details
 
 
@@ -128,6 +131,7 @@ def label(
     base_dir: str | Path = ".",
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> tuple[Dataset, StageStats]:
     """Label the rows as the recipe's ``label`` section says.
 
@@ -138,6 +142,7 @@ def label(
         base_dir: the recipe's folder (examples, cluster names and annotations are beside it).
         cache_dir: where the embedding cache and the fitted clusterer live.
         progress: show progress bars on model steps.
+        engine: where the maps and the model run (default: this process; Ray: an actor pool).
 
     Returns:
         The labelled rows and the stats. Rows dropped (``missing_label``, ``unknown_label``,
@@ -155,7 +160,7 @@ def label(
     n = ds.num_rows
 
     if cfg.method == "column":
-        out, names = _from_column(ds, cfg)
+        out, names = _from_column(ds, cfg, engine)
         details["column"] = cfg.column
     else:
         labels = np.full(n, -1, dtype=np.int64)
@@ -167,12 +172,12 @@ def label(
             method = cfg.method if cfg.method != "manual" else cfg.suggest
             assert method is not None
             labels, scores, source, more = suggest(ds, cfg, method, names, base_dir=base_dir, cache_dir=cache,
-                                                   seed=seed, progress=progress)
+                                                   seed=seed, progress=progress, engine=engine)
             sources = [source] * n
             details.update(more)
         elif cfg.method == "kmeans":
             result, cluster_names = kmeans.assign(ds, cfg, base_dir=base_dir, cache_dir=cache, seed=seed,
-                                                  progress=progress)
+                                                  progress=progress, engine=engine)
             review_files.update(result.review)
             details["kmeans"] = result.details
             if cluster_names is None:

@@ -30,6 +30,7 @@ from .. import schema
 from ..collect.readers import read_csv, read_jsonl
 from ..config import Label
 from ..embedder import Embedder
+from ..engine import Engine
 from ..errors import ConfigError, SourceError
 
 __all__ = ["DEFAULT_TEMPERATURE", "EmbeddingResult", "fit_temperature", "predict", "prototypes", "softmax"]
@@ -190,14 +191,14 @@ def predict(
     seed: int,
     progress: bool = True,
     embedder: Embedder | None = None,
+    engine: Engine | None = None,
 ) -> EmbeddingResult:
     """Label every row of ``ds`` by similarity to the label prototypes (and refine, see above)."""
     embedder = embedder or Embedder(
         cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length, device=cfg.device,
-        quantize=cfg.quantize, cache_dir=cache_dir, progress=progress,
+        quantize=cfg.quantize, cache_dir=cache_dir, progress=progress, engine=engine,
     )
-    texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
-    vectors = embedder.encode(texts, desc=f"label: embed ({embedder.name})")
+    vectors = embedder.encode(ds, desc=f"label: embed ({embedder.name})")
     examples = None
     temperature = cfg.temperature
     details: dict[str, Any] = {"model": embedder.name, "descriptions": bool(cfg.descriptions)}
@@ -215,6 +216,8 @@ def predict(
     details["temperature"] = round(float(temperature), 6)
     counts = np.bincount(first, minlength=len(names))
     if cfg.refine and counts.min() >= MIN_ROWS_TO_REFINE:
+        # The refining classifier reads the texts too (TF-IDF): the one place this method holds them all.
+        texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
         proba, refine_details = _refine(_features(vectors, texts), first, _margin(similarities), len(names), seed)
         details["refine"] = {**refine_details, "changed_from_similarity": int((proba.argmax(axis=1) != first).sum())}
     elif cfg.refine:

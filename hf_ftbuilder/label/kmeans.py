@@ -32,6 +32,7 @@ from datasets import Dataset
 from .. import schema
 from ..config import Label
 from ..embedder import Embedder
+from ..engine import Engine
 from ..errors import ConfigError, SourceError
 
 __all__ = ["DROP", "ClusterResult", "Clusterer", "assign", "read_cluster_names"]
@@ -232,6 +233,7 @@ def assign(
     cache_dir: Path,
     seed: int,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> tuple[ClusterResult, dict[int, str] | None]:
     """Cluster the rows with the saved clusterer (fitting and saving it first if there is none).
 
@@ -242,7 +244,7 @@ def assign(
     embedder = None
     if cfg.kmeans.features == "embedding":
         embedder = Embedder(cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length, device=cfg.device,
-                            quantize=cfg.quantize, cache_dir=cache_dir, progress=progress)
+                            quantize=cfg.quantize, cache_dir=cache_dir, progress=progress, engine=engine)
     path = cache_dir / "label" / f"kmeans-{_key(cfg, seed, embedder)}.pkl"
     texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
     ids = ds.with_format("arrow")[schema.ID].to_pylist()

@@ -19,9 +19,10 @@ from datasets import Dataset, Features, Value
 from .. import schema
 from ..config import Label
 from ..embedder import model_fingerprint
+from ..engine import Engine, LocalEngine
 from ..errors import ConfigError
 
-__all__ = ["ZeroShotClassifier", "predict"]
+__all__ = ["ZeroShotBatch", "ZeroShotClassifier", "predict"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +32,10 @@ _LABEL, _SCORE = "_zs_label", "_zs_score"
 class ZeroShotClassifier:
     """A zero-shot pipeline built on first use, with a one-line error for a wrong model."""
 
-    def __init__(self, cfg: Label) -> None:
+    def __init__(self, cfg: Label, names: list[str] | None = None) -> None:
         self.model = cfg.model or ""
         self.cfg = cfg
+        self.names = names or list(cfg.labels or [])
         self._pipe: Any = None
 
     def pipeline(self) -> Any:
@@ -61,6 +63,10 @@ class ZeroShotClassifier:
 
     def __call__(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float]]:
         """The index of the winning label and its probability, per text."""
+        return self.classify(texts, names)
+
+    def classify(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float]]:
+        """The index of the winning label and its probability, per text."""
         if not texts:
             return [], []
         results = self.pipeline()(
@@ -76,31 +82,39 @@ class ZeroShotClassifier:
         return [index[r["labels"][0]] for r in results], [float(r["scores"][0]) for r in results]
 
 
-def _batch(batch: dict[str, list], *, classify: ZeroShotClassifier, names: list[str]) -> dict[str, list]:
-    labels, scores = classify(batch[schema.TEXT], names)
-    return {_LABEL: labels, _SCORE: scores}
+    def label_batch(self, batch: dict[str, list]) -> dict[str, list]:
+        """The model step: label index and score of each ``text`` of a batch (for ``Engine.map_model``)."""
+        labels, scores = self.classify(batch[schema.TEXT], self.names)
+        return {_LABEL: labels, _SCORE: scores}
 
 
-def predict(ds: Dataset, cfg: Label, names: list[str], classify: ZeroShotClassifier | None = None) -> tuple[np.ndarray, np.ndarray]:
+class ZeroShotBatch(ZeroShotClassifier):
+    """:class:`ZeroShotClassifier` as a callable over batches: what an engine's model step builds."""
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:  # type: ignore[override]
+        return self.label_batch(batch)
+
+
+def predict(ds: Dataset, cfg: Label, names: list[str], *, engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label index and score of every row of ``ds``.
 
     The map's fingerprint is the input's plus the model's files and the settings, so a rebuild
-    reads the scores back from the cache without loading the model.
+    reads the scores back from the cache without loading the model. The engine builds one
+    classifier (locally) or one per Ray actor; each loads the model on its first batch.
     """
-    classify = classify or ZeroShotClassifier(cfg)
     key = json.dumps(
         [ds._fingerprint, model_fingerprint(cfg.model or ""), names, cfg.hypothesis_template, cfg.multi_label,
          cfg.max_length],
         sort_keys=True,
     )
-    out = ds.map(
-        _batch,
-        batched=True,
+    out = (engine or LocalEngine()).map_model(
+        ds,
+        ZeroShotBatch,
+        init_kwargs={"cfg": cfg, "names": names},
         batch_size=max(cfg.batch_size, 8),
-        fn_kwargs={"classify": classify, "names": names},
         remove_columns=ds.column_names,
         features=Features({_LABEL: Value("int64"), _SCORE: Value("float32")}),
-        new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
+        fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
         desc=f"label: zero-shot ({cfg.model})",
     )
     table = out.with_format("arrow")[:]

@@ -35,6 +35,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Report
+from ..engine import Engine, LocalEngine
 from ..stats import StageStats
 from . import baseline as baseline_mod
 from . import text_stats
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 #: ``evaluate.load(METRIC_PATH)`` gives the baseline's metrics as an ``evaluate`` module, offline.
 METRIC_PATH = str(Path(__file__).with_name("classification_metric") / "classification_metric.py")
 _MAX_FLAGGED_SHOWN = 5
+DEFAULT_TOKENIZER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def split_counts(dd: DatasetDict) -> dict[str, dict[str, Any]]:
@@ -63,6 +65,36 @@ def split_counts(dd: DatasetDict) -> dict[str, dict[str, Any]]:
 
 def _column(ds: Dataset, name: str) -> list[Any]:
     return ds.with_format("arrow")[name].to_pylist() if name in ds.column_names else []
+
+
+def _value_counts(dd: DatasetDict, name: str) -> Counter[str]:
+    """Non-empty values of a string column over every split, counted in Arrow."""
+    import pyarrow.compute as pc
+
+    out: Counter[str] = Counter()
+    for ds in dd.values():
+        if name in ds.column_names:
+            counts = pc.value_counts(ds.with_format("arrow")[name])
+            for value, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+                if value:
+                    out[value] += n
+    return out
+
+
+def _row_stats(ds: Dataset, tokenizer: str | None, engine: Engine | None) -> dict[str, np.ndarray]:
+    """Characters, words and tokens per row, as arrays (the texts are read by the engine, in batches)."""
+    from datasets import Features
+    from datasets.fingerprint import Hasher
+
+    features = Features({"_chars": Value("int64"), "_words": Value("int64"), "_tokens": Value("int64")})
+    out = (engine or LocalEngine()).map_model(
+        ds.select_columns([schema.TEXT]), text_stats.RowStats, init_kwargs={"tokenizer": tokenizer},
+        features=features, remove_columns=[schema.TEXT], desc="report: count words and tokens", batch_size=1000,
+        fingerprint=Hasher.hash([ds._fingerprint, "row-stats", tokenizer]),
+    )
+    table = out.with_format("arrow")[:]
+    return {name: table.column(name).to_numpy(zero_copy_only=False) if name != "_tokens" or tokenizer
+            else np.zeros(0, dtype=np.int64) for name in features}
 
 
 @functools.cache
@@ -92,7 +124,8 @@ def _noise(stages: list[StageStats]) -> dict[str, Any]:
     return out
 
 
-def _semantic_diversity(texts: list[str], sample: int, seed: int, cache_dir: Path | None) -> dict[str, Any]:
+def _semantic_diversity(rows: Dataset, sample: int, seed: int, cache_dir: Path | None,
+                        engine: Engine | None) -> dict[str, Any]:
     """Mean pairwise cosine distance of a seeded sample's embeddings, and the clusters it covers."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -100,10 +133,10 @@ def _semantic_diversity(texts: list[str], sample: int, seed: int, cache_dir: Pat
     from ..embedder import Embedder
 
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(len(texts), size=min(sample, len(texts)), replace=False))
+    chosen = np.sort(rng.choice(rows.num_rows, size=min(sample, rows.num_rows), replace=False))
     # 128 tokens tell topics apart as well as 256 and halve the cost on long documents.
-    embedder = Embedder(max_length=128, cache_dir=cache_dir, progress=False)
-    vectors = embedder.encode([texts[i] for i in chosen], desc="report: embed")
+    embedder = Embedder(max_length=128, cache_dir=cache_dir, progress=False, engine=engine)
+    vectors = embedder.encode(rows.select(chosen), desc="report: embed")
     sims = vectors @ vectors.T
     n = len(vectors)
     mean_distance = float(1 - (sims.sum() - np.trace(sims)) / (n * (n - 1))) if n > 1 else 0.0
@@ -129,24 +162,53 @@ def _label_issues(ds: Dataset, names: list[str], flagged: list[tuple[int, int, f
     ])
 
 
-def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
-    """The baseline section, the label-noise section and the rows it flags."""
+def _sample(labels: np.ndarray, cap: int, seed: int, min_per_class: int) -> np.ndarray:
+    """Sorted row indices of a seeded sample of at most about ``cap`` rows, stratified by label.
+
+    Each label keeps its share of the cap, but at least ``min_per_class`` rows (or all it has), so
+    a small class still has a row in every fold. Below the cap every row is kept.
+    """
+    if len(labels) <= cap:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        want = min(len(members), max(min_per_class, round(cap * len(members) / len(labels))))
+        picked.append(rng.choice(members, size=want, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+    chosen = ds.select(rows).with_format("arrow").select_columns([schema.TEXT, schema.LABEL])[:]
+    return chosen.column(schema.TEXT).to_pylist(), chosen.column(schema.LABEL).to_numpy().astype(np.int64)
+
+
+def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
+                  engine: Engine | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+    """The baseline section, the label-noise section and the rows it flags.
+
+    Both read at most ``cfg.max_model_rows`` rows per split (a seeded, stratified sample), so
+    their cost stops growing with the dataset; the sections say how many rows they used.
+    """
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
-    data = {name: (_column(ds, schema.TEXT), np.array(_column(ds, schema.LABEL), dtype=np.int64))
-            for name, ds in originals.items()}
+    picked = {name: _sample(np.array(_column(ds, schema.LABEL), dtype=np.int64), cfg.max_model_rows, seed,
+                            cfg.cv_folds) for name, ds in originals.items()}
+    data = {name: _texts_and_labels(ds, picked[name]) for name, ds in originals.items()}
     baseline: dict[str, Any] = {}
     if cfg.baseline and "train" in data:
         train_x, train_y = data["train"]
         evaluated = {n: v for n, v in data.items() if n != "train"}
         baseline["tfidf_logreg"] = {
+            "rows": {n: len(y) for n, (_, y) in data.items()},
             "cross_validation": baseline_mod.cross_validate(train_x, train_y, names, folds=cfg.cv_folds, seed=seed),
             "splits": baseline_mod.fit_and_score((train_x, train_y), evaluated, names, seed=seed),
         }
         if cfg.embedding_baseline:
             from ..embedder import Embedder
 
-            embedder = Embedder(cache_dir=cache_dir, progress=False)
+            embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
             vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y) in data.items()}
             baseline["embedding_logreg"] = {
                 "model": embedder.name,
@@ -171,7 +233,7 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
             if flagged:
                 from datasets import concatenate_datasets
 
-                whole = concatenate_datasets([originals[n] for n in order])
+                whole = concatenate_datasets([originals[n].select(picked[n]) for n in order])
                 issues = _label_issues(whole, names, flagged)
                 noise["examples"] = [
                     {"id": r[schema.ID], "given": r["given_label"], "likely": r["likely_label"],
@@ -188,8 +250,14 @@ def report(
     stages: list[StageStats] | None = None,
     seed: int = 42,
     cache_dir: Path | None = None,
+    engine: Engine | None = None,
 ) -> tuple[dict[str, Any], StageStats]:
     """Compute the report sections for the built splits.
+
+    Only per-row counts (characters, words, tokens), labels and short columns are read for every
+    row; the lexical diversity, the embedding sample, the baseline and the label-noise estimate
+    read seeded samples of bounded size (``report.lexical_sample``, ``diversity_sample``,
+    ``max_model_rows``), so the report's memory does not grow with the dataset.
 
     Returns:
         The sections and the stage stats (``review_rows["label_issues"]`` holds the rows the
@@ -200,22 +268,33 @@ def report(
     sections: dict[str, Any] = {"splits": splits}
     first = next(iter(dd.values()))
     feature = first.features.get(schema.LABEL)
-    texts = {name: _column(ds, schema.TEXT) for name, ds in dd.items()}
-    all_texts = [t for v in texts.values() for t in v]
-    tokenizer = _tokenizer(cfg.tokenizer) if cfg.tokenizer != "none" else None
-    per_split = {name: text_stats.size(v, tokenizer) for name, v in texts.items()}
+    from datasets import concatenate_datasets
+
+    tokenizer = None if cfg.tokenizer == "none" else (cfg.tokenizer or DEFAULT_TOKENIZER)
+    if tokenizer is not None and _tokenizer(tokenizer) is None:
+        tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
+    counts = {name: _row_stats(ds, tokenizer, engine) for name, ds in dd.items()}
+    per_split = {name: {"rows": len(c["_chars"]), "characters": int(c["_chars"].sum()), "words": int(c["_words"].sum()),
+                        **({"tokens": int(c["_tokens"].sum())} if tokenizer is not None else {})}
+                 for name, c in counts.items()}
     sections["size"] = {"splits": per_split,
                         "total": {k: sum(s.get(k, 0) for s in per_split.values()) for k in per_split[next(iter(per_split))]}}
     if tokenizer is not None:
-        sections["size"]["tokenizer"] = cfg.tokenizer or "sentence-transformers/all-MiniLM-L6-v2"
-    sections["lengths"] = text_stats.lengths(all_texts)
-    sections["diversity"] = text_stats.diversity(all_texts)
-    if cfg.diversity_sample and len(all_texts) > 2:
-        sections["diversity"]["semantic"] = _semantic_diversity(all_texts, cfg.diversity_sample, seed, cache_dir)
-    languages = Counter(v for ds in dd.values() for v in _column(ds, schema.LANGUAGE) if v)
+        sections["size"]["tokenizer"] = tokenizer
+    sections["lengths"] = text_stats.length_summary(np.concatenate([c["_words"] for c in counts.values()]))
+    every = concatenate_datasets(list(dd.values())) if len(dd) > 1 else first
+    lexical = _sample(np.zeros(every.num_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
+    sections["diversity"] = text_stats.diversity(_column(every.select(lexical), schema.TEXT))
+    if every.num_rows > cfg.lexical_sample:
+        sections["diversity"]["sample"] = len(lexical)
+    if cfg.diversity_sample and every.num_rows > 2:
+        sections["diversity"]["semantic"] = _semantic_diversity(every, cfg.diversity_sample, seed, cache_dir, engine)
+    languages = _value_counts(dd, schema.LANGUAGE)
     if languages:
         sections["languages"] = dict(languages.most_common())
-    hosts = Counter(urlsplit(u).hostname for ds in dd.values() for u in _column(ds, schema.URL) if u)
+    hosts = Counter()
+    for url, n in _value_counts(dd, schema.URL).items():
+        hosts[urlsplit(url).hostname] += n
     if hosts:
         sections["domains"] = dict(hosts.most_common(20))
     sections["noise"] = _noise(stages)
@@ -241,7 +320,7 @@ def report(
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
-        baseline, noise, issues = _learnability(dd, names, cfg, seed, cache_dir)
+        baseline, noise, issues = _learnability(dd, names, cfg, seed, cache_dir, engine)
         if baseline:
             sections["baseline"] = baseline
         if noise:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["balance", "diversity", "lengths", "size"]
+__all__ = ["RowStats", "balance", "diversity", "lengths", "length_summary", "size"]
 
 _WORD = re.compile(r"\w+")
 _LENGTH_EDGES = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -23,6 +23,33 @@ _MATTR_WINDOW = 50
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
+
+
+class RowStats:
+    """The report's model step: characters, words and tokens of each row (``Engine.map_model``).
+
+    Only these three integers per row leave the dataset; sizes and length figures are sums and
+    percentiles of them, so the report never holds the texts. The tokenizer loads on first use.
+    """
+
+    def __init__(self, tokenizer: str | None) -> None:
+        self.tokenizer_name = tokenizer
+        self._tokenizer: Any = None
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        texts = batch["text"]
+        out: dict[str, list] = {"_chars": [len(t) for t in texts], "_words": [len(words(t)) for t in texts]}
+        if self.tokenizer_name is not None:
+            if self._tokenizer is None:
+                from ..embedder import resolve_model
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.tokenizer_name))
+            encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+            out["_tokens"] = [len(ids) for ids in encoded]
+        else:
+            out["_tokens"] = [None] * len(texts)
+        return out
 
 
 def size(texts: list[str], tokenizer: Any | None) -> dict[str, int]:
@@ -53,7 +80,11 @@ def balance(counts: dict[str, int]) -> dict[str, Any]:
 
 def lengths(texts: list[str]) -> dict[str, Any]:
     """Words per row: percentiles and a histogram with fixed edges (comparable between builds)."""
-    counts = np.array([len(words(t)) for t in texts]) if texts else np.zeros(0)
+    return length_summary(np.array([len(words(t)) for t in texts]) if texts else np.zeros(0))
+
+
+def length_summary(counts: np.ndarray) -> dict[str, Any]:
+    """Percentiles and fixed-edge histogram of words per row, from the counts."""
     if not len(counts):
         return {"percentiles": {}, "histogram": {}}
     pct = {f"p{p}": float(np.percentile(counts, p)) for p in (5, 25, 50, 75, 95, 99)}

@@ -26,6 +26,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Leakage, Split
+from ..engine import Engine
 from ..errors import StageError
 from ..stats import StageStats
 from .allocation import allocate
@@ -119,6 +120,7 @@ def split(
     leakage: Leakage | None = None,
     cache_dir: Path | None = None,
     embedding_model: str | None = None,
+    engine: Engine | None = None,
 ) -> tuple[DatasetDict, StageStats]:
     """Split the rows as the recipe's ``split`` section says, then check for leakage.
 
@@ -129,6 +131,7 @@ def split(
         leakage: the recipe's ``leakage`` section (None: no check).
         cache_dir: where embeddings are cached (leakage by embedding).
         embedding_model: the model the leakage check embeds with (default all-MiniLM-L6-v2).
+        engine: where fingerprints and embeddings are computed (default: this process).
 
     Returns:
         The splits in train/validation/test order, and the stats (sizes, method details, the
@@ -156,7 +159,7 @@ def split(
             group_of = column_groups(_column(ds, cfg.group_column, "group_column"))
             joined = None
         else:
-            group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed)
+            group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed, engine=engine)
         values, _ = _labels(ds)
         indices, details["group"] = group_indices(group_of, np.array(values), ordered, seed=seed)
         details["group"]["by"] = cfg.group_column if cfg.group_by == "column" else f"near_duplicates@{cfg.group_threshold}"
@@ -165,7 +168,7 @@ def split(
 
     if leakage is not None and leakage.enabled:
         report, leaked = leakage_check(ds, indices, leakage, seed=seed, cache_dir=cache_dir,
-                                       embedding_model=embedding_model)
+                                       embedding_model=embedding_model, engine=engine)
         details["leakage"] = report
         if leaked and leakage.action == "drop":
             dropped["leaked"] = sorted(leaked)

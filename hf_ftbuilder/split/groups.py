@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from ..engine import Engine
 from ..minhash import UnionFind
 
 __all__ = ["column_groups", "group_indices", "near_duplicate_groups"]
@@ -35,11 +36,13 @@ def column_groups(values: list[Any]) -> np.ndarray:
     return out
 
 
-def near_duplicate_groups(ds: Dataset, *, threshold: float, seed: int) -> tuple[np.ndarray, int]:
+def near_duplicate_groups(
+    ds: Dataset, *, threshold: float, seed: int, engine: Engine | None = None
+) -> tuple[np.ndarray, int]:
     """A group number per row from near-duplicate clusters, and the number of joined pairs."""
     from ..dedup import fingerprints, similar_pairs
 
-    _, sigs = fingerprints(ds, seed=seed, desc="split: fingerprint for groups")
+    _, sigs = fingerprints(ds, seed=seed, desc="split: fingerprint for groups", engine=engine)
     pairs, _ = similar_pairs(ds, sigs, threshold=threshold)
     uf = UnionFind(ds.num_rows)
     for i, j in pairs.tolist():

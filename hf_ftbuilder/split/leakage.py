@@ -18,6 +18,7 @@ from datasets import Dataset
 
 from .. import schema
 from ..config import Leakage
+from ..engine import Engine
 from ..errors import StageError
 
 __all__ = ["check"]
@@ -26,15 +27,15 @@ _CHUNK = 2048  # evaluation rows compared with all of train at once (embedding c
 
 
 def _nearest_by_embedding(
-    ds: Dataset, train: np.ndarray, evaluated: np.ndarray, cache_dir: Path | None, model: str | None
+    ds: Dataset, train: np.ndarray, evaluated: np.ndarray, cache_dir: Path | None, model: str | None,
+    engine: Engine | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each evaluated row, its most similar train row and the cosine similarity."""
     from ..embedder import Embedder
 
-    embedder = Embedder(model, cache_dir=cache_dir, progress=False)
-    texts = ds.with_format("arrow")[schema.TEXT]
-    train_vectors = embedder.encode(texts.take(train).to_pylist(), desc="leakage: embed train")
-    eval_vectors = embedder.encode(texts.take(evaluated).to_pylist(), desc="leakage: embed validation/test")
+    embedder = Embedder(model, cache_dir=cache_dir, progress=False, engine=engine)
+    train_vectors = embedder.encode(ds.select(train), desc="leakage: embed train")
+    eval_vectors = embedder.encode(ds.select(evaluated), desc="leakage: embed validation/test")
     best = np.zeros(len(evaluated), dtype=np.int64)
     cosine = np.zeros(len(evaluated), dtype=np.float32)
     for start in range(0, len(evaluated), _CHUNK):
@@ -52,6 +53,7 @@ def check(
     seed: int,
     cache_dir: Path | None = None,
     embedding_model: str | None = None,
+    engine: Engine | None = None,
 ) -> tuple[dict[str, Any], set[int]]:
     """Find the validation/test rows of ``ds`` (split by ``indices``) that leak from train.
 
@@ -75,7 +77,7 @@ def check(
     if not len(evaluated) or not len(train):
         return report, set()
 
-    hashes, sigs = fingerprints(ds, seed=seed, desc="leakage: fingerprint")
+    hashes, sigs = fingerprints(ds, seed=seed, desc="leakage: fingerprint", engine=engine)
     ids = ds.with_format("arrow")[schema.ID].to_pylist()
     # Best match per evaluated row: (kind, train row, similarity).
     best: dict[int, tuple[str, int, float]] = {}
@@ -104,7 +106,7 @@ def check(
 
     embedding_hits: dict[int, tuple[int, float]] = {}
     if cfg.embedding:
-        nearest, cosine = _nearest_by_embedding(ds, train, evaluated, cache_dir, embedding_model)
+        nearest, cosine = _nearest_by_embedding(ds, train, evaluated, cache_dir, embedding_model, engine)
         for row, other, cos in zip(evaluated.tolist(), nearest.tolist(), cosine.tolist()):
             if cos >= cfg.embedding_threshold:
                 embedding_hits[row] = (other, cos)

@@ -1,0 +1,311 @@
+"""Where the map steps run: in this process with ``Dataset.map``, or on a Ray cluster with ``ray.data``.
+
+A stage hands its batch function to an engine instead of calling ``Dataset.map`` itself, so the
+same function runs on either engine:
+
+- :meth:`Engine.map` runs a module-level batch function ``fn(batch: dict[str, list], **fn_kwargs)
+  -> dict[str, list]``: locally through ``Dataset.map`` in ``num_cpus`` processes; on Ray as
+  ``map_batches`` tasks.
+- :meth:`Engine.map_model` runs a model step: ``model_cls(**init_kwargs)`` is a callable that loads
+  its model on first use. Locally one instance serves every batch (the model uses the cores); on
+  Ray an actor pool of ``num_cpus`` actors each builds one instance, so each loads the model once.
+
+Both return a ``datasets.Dataset`` backed by an Arrow file: the steps between (dedup clustering,
+splitting, statistics) run on the driver on compact columns, as they do locally. The Ray engine
+feeds the rows in blocks, keeps their order (``preserve_order``), casts every batch to the
+step's ``features`` (Arrow would otherwise come back with its own types: int64 for a ClassLabel)
+and streams the results into ``<cache_dir>/datasets/ray/<fingerprint>.arrow``, which a rebuild
+reuses as ``Dataset.map`` reuses its cache files. Same rows, same order, same types: the output
+folder is byte-identical to the local engine's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+from datasets import Dataset, Features
+from datasets.arrow_writer import ArrowWriter
+from datasets.fingerprint import Hasher
+
+from .config import Execution
+from .errors import ConfigError, MissingDependencyError
+
+__all__ = ["Engine", "LocalEngine", "RayEngine", "make_engine"]
+
+logger = logging.getLogger(__name__)
+
+#: Below this many rows a local map runs in one process: forking workers costs more than it saves.
+PARALLEL_MIN_ROWS = 10_000
+#: Rows per block handed to Ray: a few batches, so a block is a task of a second or more.
+_BLOCK_BATCHES = 8
+
+
+class Engine(Protocol):
+    """Runs batch functions and model steps over a dataset (see the module docstring)."""
+
+    name: str
+
+    def map(
+        self,
+        ds: Dataset,
+        fn: Callable[..., dict[str, list]],
+        *,
+        features: Features,
+        fn_kwargs: dict[str, Any] | None = None,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int = 1000,
+        fingerprint: str | None = None,
+    ) -> Dataset: ...
+
+    def map_model(
+        self,
+        ds: Dataset,
+        model_cls: type,
+        *,
+        init_kwargs: dict[str, Any],
+        features: Features,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int,
+        fingerprint: str,
+    ) -> Dataset: ...
+
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """``Dataset.map``, in ``num_cpus`` processes for large inputs (default: every core)."""
+
+    name = "local"
+
+    def __init__(self, num_cpus: int | None = None) -> None:
+        self.num_cpus = num_cpus or os.cpu_count() or 1
+
+    def map(
+        self,
+        ds: Dataset,
+        fn: Callable[..., dict[str, list]],
+        *,
+        features: Features,
+        fn_kwargs: dict[str, Any] | None = None,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int = 1000,
+        fingerprint: str | None = None,
+    ) -> Dataset:
+        num_proc = self.num_cpus if self.num_cpus > 1 and ds.num_rows >= PARALLEL_MIN_ROWS else None
+        return ds.map(
+            fn, batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,
+            remove_columns=remove_columns, desc=desc, num_proc=num_proc, new_fingerprint=fingerprint,
+        )
+
+    def map_model(
+        self,
+        ds: Dataset,
+        model_cls: type,
+        *,
+        init_kwargs: dict[str, Any],
+        features: Features,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int,
+        fingerprint: str,
+    ) -> Dataset:
+        # One process: the model's own threads use the cores, and a second copy would double memory.
+        return ds.map(
+            model_cls(**init_kwargs), batched=True, batch_size=batch_size, features=features,
+            remove_columns=remove_columns, desc=desc, new_fingerprint=fingerprint,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _apply(table: pa.Table, fn: Callable[..., dict[str, list]], fn_kwargs: dict[str, Any],
+           remove: list[str], features: Features) -> pa.Table:
+    """Run ``fn`` on one Arrow batch as ``Dataset.map`` would: the input columns it keeps, then its
+    output, cast to ``features``."""
+    batch = table.to_pydict()
+    merged = {k: v for k, v in batch.items() if k not in remove}
+    merged.update(fn(batch, **fn_kwargs))
+    encoded = features.encode_batch({name: merged[name] for name in features})
+    return pa.Table.from_pydict(encoded, schema=features.arrow_schema)
+
+
+def _apply_task(table: pa.Table, *, fn: Callable[..., dict[str, list]], fn_kwargs: dict[str, Any],
+                remove: list[str], features: Features) -> pa.Table:
+    return _apply(table, fn, fn_kwargs, remove, features)
+
+
+class _ModelActor:
+    """One Ray actor of a model step: builds the model callable once, then serves batches."""
+
+    def __init__(self, model_cls: type, init_kwargs: dict[str, Any], remove: list[str], features: Features) -> None:
+        self.model = model_cls(**init_kwargs)
+        self.remove, self.features = remove, features
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return _apply(table, self.model, {}, self.remove, self.features)
+
+
+class RayEngine:
+    """``ray.data`` ``map_batches`` on a Ray cluster; the global steps stay on this driver.
+
+    Args:
+        address: ``local`` starts a cluster in this process with ``num_cpus`` CPUs (unless Ray is
+            already initialised here, as a test or notebook may have done); ``auto`` joins the
+            cluster running on this machine; anything else is a Ray address (``ray://host:10001``).
+        num_cpus: CPUs of the local cluster, and actors per model step.
+        cache_dir: results go to ``<cache_dir>/datasets/ray``.
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str = "local", num_cpus: int | None = None, cache_dir: Path) -> None:
+        try:
+            import ray  # noqa: F401
+            import ray.data  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("ray", "ray", feature="execution.engine: ray") from exc
+        self.address = address
+        self.num_cpus = num_cpus
+        self.folder = cache_dir / "datasets" / "ray"
+        self._started = False
+
+    def _ray(self) -> Any:
+        import ray
+        from ray.data import DataContext
+
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address == "local":
+                kwargs["num_cpus"] = self.num_cpus or os.cpu_count()
+            else:
+                kwargs["address"] = self.address
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise ConfigError(f"execution.address: cannot reach Ray at {self.address!r}: "
+                                  f"{str(exc).splitlines()[0]}") from exc
+            self._started = True
+        # Ray Data logs every execution plan at INFO; the build's own log says what runs.
+        logging.getLogger("ray.data").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        context = DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        return ray
+
+    def _workers(self) -> int:
+        ray = self._ray()
+        return max(1, int(self.num_cpus or ray.cluster_resources().get("CPU", 1)))
+
+    def map(
+        self,
+        ds: Dataset,
+        fn: Callable[..., dict[str, list]],
+        *,
+        features: Features,
+        fn_kwargs: dict[str, Any] | None = None,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int = 1000,
+        fingerprint: str | None = None,
+    ) -> Dataset:
+        fn_kwargs = fn_kwargs or {}
+        remove = list(remove_columns or [])
+        fingerprint = fingerprint or Hasher.hash([ds._fingerprint, fn, fn_kwargs, features, remove, batch_size])
+
+        def transform(rds: Any) -> Any:
+            return rds.map_batches(
+                _apply_task, batch_format="pyarrow", batch_size=batch_size,
+                fn_kwargs={"fn": fn, "fn_kwargs": fn_kwargs, "remove": remove, "features": features},
+            )
+
+        return self._run(ds, transform, features, desc, batch_size, fingerprint)
+
+    def map_model(
+        self,
+        ds: Dataset,
+        model_cls: type,
+        *,
+        init_kwargs: dict[str, Any],
+        features: Features,
+        remove_columns: list[str] | None = None,
+        desc: str,
+        batch_size: int,
+        fingerprint: str,
+    ) -> Dataset:
+        remove = list(remove_columns or [])
+
+        def transform(rds: Any) -> Any:
+            from ray.data import ActorPoolStrategy
+
+            return rds.map_batches(
+                _ModelActor, batch_format="pyarrow", batch_size=batch_size, num_cpus=1,
+                compute=ActorPoolStrategy(min_size=1, max_size=self._workers()),
+                fn_constructor_kwargs={"model_cls": model_cls, "init_kwargs": init_kwargs, "remove": remove,
+                                       "features": features},
+            )
+
+        return self._run(ds, transform, features, desc, batch_size, fingerprint)
+
+    def _run(self, ds: Dataset, transform: Callable[[Any], Any], features: Features, desc: str, batch_size: int,
+             fingerprint: str) -> Dataset:
+        path = self.folder / f"{fingerprint}.arrow"
+        if path.exists():
+            logger.info("%s: from the cache (%s)", desc, path.name)
+            return _open(path, fingerprint)
+        ray = self._ray()
+        # Blocks are whole batches, so a batch function sees the batches Dataset.map would give it.
+        block_rows = batch_size * _BLOCK_BATCHES
+        blocks = [ray.put(block) for block in ds.with_format("arrow").iter(batch_size=block_rows)]
+        if not blocks:
+            blocks = [ray.put(ds.with_format("arrow")[:0])]
+        rds = transform(ray.data.from_arrow_refs(blocks))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".arrow")
+        os.close(fd)
+        from tqdm.auto import tqdm
+
+        try:
+            with ArrowWriter(features=features, path=tmp) as writer, \
+                    tqdm(total=ds.num_rows, desc=f"{desc} (ray)", unit="rows", disable=ds.num_rows < 2) as bar:
+                for table in rds.iter_batches(batch_format="pyarrow", batch_size=None):
+                    writer.write_table(table)
+                    bar.update(table.num_rows)
+                written, _ = writer.finalize()
+            if written != ds.num_rows:
+                raise RuntimeError(f"{desc}: Ray returned {written} rows for {ds.num_rows}")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return _open(path, fingerprint)
+
+    def close(self) -> None:
+        """Stop the cluster if this engine started it."""
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+
+def _open(path: Path, fingerprint: str) -> Dataset:
+    ds = Dataset.from_file(str(path))
+    ds._fingerprint = fingerprint  # later maps chain their cache keys on it, as after Dataset.map
+    return ds
+
+
+def make_engine(cfg: Execution, cache_dir: Path) -> Engine:
+    """The engine a recipe's ``execution`` section asks for."""
+    if cfg.engine == "ray":
+        return RayEngine(address=cfg.address, num_cpus=cfg.num_cpus, cache_dir=cache_dir)
+    return LocalEngine(cfg.num_cpus)

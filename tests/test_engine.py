@@ -1,0 +1,123 @@
+"""Engines: the local engine in several processes and the Ray engine build the same bytes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import hf_ftbuilder
+from hf_ftbuilder import engine as engine_mod
+from hf_ftbuilder.cli import main
+from hf_ftbuilder.config import Execution
+from hf_ftbuilder.errors import MissingDependencyError
+
+from .conftest import REPO
+
+DEMO_CSV = REPO / "dataset_scripts" / "data" / "sms_spam.csv"
+
+
+def _recipe(folder: Path, rows: int, **extra) -> dict:
+    """The demo recipe over the first ``rows`` SMS, with near dedup, leakage and the report on."""
+    with open(DEMO_CSV, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        kept = [next(reader), *(row for _, row in zip(range(rows), reader))]
+    with open(folder / "sms.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    return {
+        "name": "engines", "seed": 7,
+        "sources": [{"type": "csv", "path": "sms.csv", "text_column": "text"}],
+        "clean": {"html": True, "min_words": 1},
+        "dedup": {"near": {"enabled": True, "threshold": 0.7}},
+        "label": {"method": "column", "column": "label", "labels": ["ham", "spam"]},
+        "split": {"method": "stratified", "fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}},
+        "report": {"diversity_sample": 40, "cv_folds": 3},
+        **extra,
+    }
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a build, with ``quality.json``'s ``run`` section (timings, engine) left out."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "quality.json":
+            quality = json.loads(data)
+            quality.pop("run")
+            data = json.dumps(quality, sort_keys=True).encode()
+        out[str(path.relative_to(folder))] = data
+    return out
+
+
+def _build(folder: Path, name: str, recipe: dict, write_recipe) -> Path:
+    # Each engine gets its own cache, so neither reads what the other computed.
+    path = write_recipe({**recipe, "cache_dir": f"cache-{name}"}, name=f"{name}.yaml")
+    out = folder / f"out-{name}"
+    hf_ftbuilder.build(path, output_dir=out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs in a temp dir, usage stats off; stopped after the module."""
+    import ray
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Ray's socket paths must stay short: a pytest tmp path can be too long.
+    temp_dir = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
+    ray.init(num_cpus=2, _temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_cluster) -> None:
+    recipe = _recipe(tmp_path, 1200)
+    local = _build(tmp_path, "local", {**recipe, "execution": {"engine": "local", "num_cpus": 1}}, write_recipe)
+    on_ray = _build(tmp_path, "ray", {**recipe, "execution": {"engine": "ray"}}, write_recipe)
+    local_files, ray_files = _files(local), _files(on_ray)
+    assert sorted(ray_files) == sorted(local_files)
+    assert [name for name in local_files if local_files[name] != ray_files[name]] == []
+    run = json.loads((on_ray / "quality.json").read_text())["run"]
+    assert run["engine"] == "ray" and json.loads((local / "quality.json").read_text())["run"]["engine"] == "local"
+    # The maps really ran on Ray: their results are in the Ray engine's cache, none in the local one's.
+    assert len(list((tmp_path / "cache-ray" / "datasets" / "ray").glob("*.arrow"))) >= 5
+    assert not (tmp_path / "cache-local" / "datasets" / "ray").exists()
+    # A rebuild on Ray reads every map back from that cache and still writes the same bytes.
+    again = tmp_path / "again"
+    hf_ftbuilder.build(tmp_path / "ray.yaml", output_dir=again, progress=False)
+    assert _files(again) == ray_files
+
+
+def test_local_engine_in_processes_builds_the_same_bytes(tmp_path, write_recipe, monkeypatch) -> None:
+    monkeypatch.setattr(engine_mod, "PARALLEL_MIN_ROWS", 100)  # so that 600 rows go to 2 processes
+    recipe = _recipe(tmp_path, 600)
+    one = _build(tmp_path, "one", {**recipe, "execution": {"num_cpus": 1}}, write_recipe)
+    two = _build(tmp_path, "two", {**recipe, "execution": {"num_cpus": 2}}, write_recipe)
+    assert _files(one) == _files(two)
+    # datasets wrote the two processes' shards of each map beside the collected rows.
+    assert list((tmp_path / "cache-two" / "datasets").glob("cache-*_00001_of_00002.arrow"))
+
+
+def test_ray_without_ray_installed_is_one_line_with_the_pip_command(tmp_path, write_recipe, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'hf_ftbuilder\[ray\]'"):
+        engine_mod.make_engine(Execution(engine="ray"), tmp_path)
+    path = write_recipe({**_recipe(tmp_path, 50), "execution": {"engine": "ray"}})
+    assert main(["build", str(path), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: execution.engine: ray needs the package 'ray', which is not installed; "
+                   "install it with pip install 'hf_ftbuilder[ray]'"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_execution_section_is_checked(tmp_path, write_recipe, capsys) -> None:
+    path = write_recipe({**_recipe(tmp_path, 50), "execution": {"engine": "local", "address": "auto"}})
+    assert main(["build", str(path), "--output", str(tmp_path / "out")]) == 2
+    assert "address is for engine: ray" in capsys.readouterr().err
+    path = write_recipe({**_recipe(tmp_path, 50), "execution": {"engine": "spark"}})
+    assert main(["build", str(path), "--output", str(tmp_path / "out")]) == 2
+    assert "execution.engine" in capsys.readouterr().err
