@@ -6,6 +6,7 @@ which of them changed the text, so the report can count the rows each rule touch
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -27,12 +28,19 @@ _ELEMENTS = (
 _ATTRIBUTE = r"""\s+[\w:.-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))?"""
 _TAG = re.compile(rf"<!--.*?-->|</?(?:{'|'.join(_ELEMENTS)})(?:{_ATTRIBUTE})*\s*/?>", re.S | re.I)
 # Entities whose "&" a dump replaced by a space (" #39;", " #36;", " quot;"): AG News has 3,000+.
-_BROKEN_ENTITY = re.compile(r"(?:^| )(?:#(\d{2,5})|(quot|amp|lt|gt|apos|nbsp));", re.M)
 _NAMED = {"quot": '"', "amp": "&", "lt": "<", "gt": ">", "apos": "'", "nbsp": " "}
+_BROKEN_ENTITY = re.compile(rf"(?:^| )(?:#(\d{{2,5}})|({'|'.join(_NAMED)}));", re.M)
+# re tries _BROKEN_ENTITY at every position of a text ("^| " gives it no first character to look
+# for). What follows the "^| " opens with one of "#qalgn", which re can skip ahead to (groups would
+# hide it), so a text without it is passed quickly; one without ";" even faster.
+_BROKEN_ENTITY_BODY = re.compile(rf"(?:#\d{{2,5}}|{'|'.join(_NAMED)});")
 # Cc controls other than tab and newline, plus zero-width and bidi marks that render as nothing.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
+# Runs of whitespace within a line that are not a single space already: a run of two or more, or
+# one other character (tab, no-break space). Opening with a character class, not a repeat, lets re
+# skip ahead to a whitespace character; "\n\n\n+" rather than "\n{3,}" likewise.
+_SPACES = re.compile(r"[^\S\n](?:[^\S\n]+|(?<=[^\S \n]))")
+_BLANK_LINES = re.compile(r"\n\n\n+")
 _PUNCT = re.compile(r"[^\w\s]+")
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.I)
 _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
@@ -73,20 +81,35 @@ def _html(text: str) -> str:
     for _ in range(10):
         before = text
         text = _unescape(text)
-        text = _BROKEN_ENTITY.sub(_entity_char, text)
+        if ";" in text and _BROKEN_ENTITY_BODY.search(text):
+            text = _BROKEN_ENTITY.sub(_entity_char, text)
         text = _TAG.sub(" ", text)
         if text == before:
             break
     return text
 
 
-def _fix_unicode(text: str) -> str:
+# The characters that ftfy (with the settings in _ftfy) never changes in a line made only of them:
+# tab, \n \x0c \r, printable ASCII, and typographic punctuation (‘ ’ “ ” – — … and the no-break
+# space). Its fixes other than the mojibake repair only touch characters outside this set (terminal
+# escapes open with \x1b; the controls it drops are U+00-08, U+0B, U+0E-1F, U+7F and some non-ASCII
+# ones; C1 controls; surrogates), and the mojibake repair changes a line only when its detector
+# flags it, which every pattern of the detector needs a character outside this set for
+# (tests/test_clean_fast_paths.py checks that against ftfy's own regex). So ftfy runs only on the
+# lines that have any other character.
+_FTFY_WORK = re.compile(r"[^\t\n\x0c\r -~\xa0\u2013\u2014\u2018\u2019\u201c\u201d\u2026]")
+# Lines up to this long are remembered: the second round of normalize_text passes most lines
+# through again unchanged, and repeated lines (templates, exact copies) are common.
+_REMEMBERED_LINE = 5_000
+
+
+def _ftfy(line: str) -> str:
     import ftfy
 
     # ftfy repairs mojibake ("doesnâ€™t" -> "doesn’t"); its own HTML and NFC steps are left to
     # the html and unicode normalisers so each stays switchable.
     return ftfy.fix_text(
-        text,
+        line,
         unescape_html=False,
         normalization=None,
         fix_line_breaks=False,
@@ -97,10 +120,34 @@ def _fix_unicode(text: str) -> str:
     )
 
 
+_ftfy_remembered = functools.lru_cache(maxsize=1024)(_ftfy)
+
+
+def _fix_unicode(text: str) -> str:
+    # ftfy.fix_text fixes every "\n"-terminated segment (cut into 1,000,000-character pieces when
+    # longer) on its own and joins the results, so fixing a text line by line gives the same
+    # result, and a line it would leave alone can be skipped.
+    work = _FTFY_WORK.search(text)
+    if work is None:
+        return text
+    out, done = [], 0
+    while work is not None:
+        start = text.rfind("\n", 0, work.start()) + 1
+        end = text.find("\n", work.start()) + 1 or len(text)
+        line = text[start:end]
+        out += (text[done:start], _ftfy_remembered(line) if len(line) <= _REMEMBERED_LINE else _ftfy(line))
+        done = end
+        work = _FTFY_WORK.search(text, end)
+    out.append(text[done:])
+    return "".join(out)
+
+
 def _whitespace(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    # Every run of whitespace inside a line becomes one space, so a line keeps at most one space at
+    # either end: dropping those strips the lines (str.strip and \s agree on what is whitespace).
+    text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _normalize_url(match: re.Match[str]) -> str:
@@ -151,7 +198,10 @@ NORMALISERS: tuple[tuple[str, Any], ...] = (
 def normalize_text(text: str, cfg: dict[str, Any]) -> tuple[str, list[str]]:
     """Apply the normalisers ``cfg`` (``Clean.model_dump()``) switches on; also name those that changed it."""
     touched = []
-    for _ in range(3):  # a later step can expose work for an earlier one (NFKC makes "&#65;" from "＆#65;")
+    # A later step can expose work for an earlier one: NFKC makes "&#65;" from "＆#65;", and even
+    # whitespace does (" #39;" from "\t#39;", mojibake "Ã " from "Ã\u3000"). So every changed text
+    # gets another round; the fast paths above make a round that changes nothing cheap.
+    for _ in range(3):
         start = text
         for name, fn in NORMALISERS:
             setting = cfg[name]
