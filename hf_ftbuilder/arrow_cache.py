@@ -49,14 +49,15 @@ def persist(ds: Dataset, folder: Path, name: str) -> Dataset:
         name: a prefix naming the stage (``collect``).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    table = ds.flatten_indices().data.table
-    table = table.replace_schema_metadata(ds.features.arrow_schema.metadata)
+    schema = ds.features.arrow_schema
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".arrow")
     os.close(fd)
     try:
         digest = hashlib.sha256()
-        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=10_000)
+        # Batch by batch (through any indices mapping): a whole-table copy would be the corpus again in memory.
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for batch in ds.with_format("arrow").iter(batch_size=10_000):
+                writer.write_table(batch.replace_schema_metadata(schema.metadata), max_chunksize=10_000)
         with open(tmp, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)

@@ -27,7 +27,6 @@ from . import quality as report_stage
 from . import split as split_stage
 from . import schema
 from . import write as write_stage
-from .arrow_cache import persist
 from .config import STAGES, Recipe, load_config, stage_index
 from .engine import Engine, make_engine
 from .errors import ConfigError, StageError
@@ -133,9 +132,7 @@ def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool
         return stage_index(stage) <= stop
 
     with run.stage("collect"):
-        ds, stats = _collect(recipe, refresh=refresh, progress=progress)
-        # Backed by a file in cache_dir, every later map step is cached between builds.
-        ds = persist(ds, recipe.resolved_cache_dir() / "datasets", "collect")
+        ds, stats = _collect(recipe, refresh=refresh, progress=progress)  # backed by a file in cache_dir
         run.record(stats)
     inputs = stats.details["inputs"]
 

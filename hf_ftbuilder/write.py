@@ -57,8 +57,10 @@ def _write_split(ds: Any, data_dir: Path, split: str, shard_rows: int) -> dict[s
         path = data_dir / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
         shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
         shard.to_parquet(str(path))
-        # num_bytes is the Arrow size of the data as load_dataset will hold it, read back from disk.
-        num_bytes += pq.read_table(path).nbytes
+        # num_bytes is the Arrow size of the data as load_dataset will hold it, read back from disk
+        # a row group at a time (the whole table at once would be the split again in memory).
+        parquet = pq.ParquetFile(path)
+        num_bytes += sum(parquet.read_row_group(i).nbytes for i in range(parquet.num_row_groups))
         download_size += path.stat().st_size
     return {"num_examples": ds.num_rows, "num_bytes": num_bytes, "download_size": download_size}
 

@@ -191,3 +191,27 @@ def test_sources_with_clashing_column_types(tmp_path: Path) -> None:
     (tmp_path / "b.jsonl").write_text('{"text": "two", "n": "str"}\n', encoding="utf-8")
     with pytest.raises(SourceError, match=r"column 'n' is struct<k: int64> in sources\[0\] \(a\.jsonl\) but string"):
         _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"}, {"type": "jsonl", "path": "b.jsonl"})
+
+
+def test_files_are_read_a_chunk_at_a_time_with_the_same_rows(tmp_path: Path, monkeypatch) -> None:
+    from hf_ftbuilder.collect import readers
+
+    rows = [{"text": f"row {i}", "label": "a" if i % 2 else "b"} for i in range(10)]
+    rows[7]["extra"] = 7  # a key first seen in the third chunk of three rows
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "b.csv").write_text("text,label\n" + "".join(f"csv {i},c\n" for i in range(7)), encoding="utf-8")
+    pq.write_table(pa.table({"text": [f"pq {i}" for i in range(5)]}), tmp_path / "c.parquet")
+    sources = _sources({"type": "jsonl", "path": "a.jsonl"}, {"type": "csv", "path": "b.csv"},
+                       {"type": "parquet", "path": "c.parquet"})
+    whole, whole_stats = collect(sources, tmp_path, label_column="label")
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 3)
+    cache = tmp_path / "cache"
+    chunked, stats = collect(sources, tmp_path, label_column="label", cache_dir=cache)
+    assert chunked.to_list() == whole.to_list()
+    assert chunked.features == whole.features
+    assert chunked["extra"] == [None] * 7 + [7] + [None] * 14
+    assert chunked["id"][11] == row_id("1:b.csv:1")  # row numbers run on across chunks
+    assert stats.details == whole_stats.details  # rows per source and the files' sha256
+    # The chunks were spilled beside the collected rows and are gone; the rows are one Arrow file.
+    assert [p.name for p in (cache / "datasets").iterdir() if p.name.startswith(".")] == []
+    assert chunked.cache_files and Path(chunked.cache_files[0]["filename"]).parent == cache / "datasets"

@@ -13,14 +13,19 @@ import glob
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import xxhash
 from datasets import Dataset, Features
 from datasets.table import InMemoryTable
 
 from .. import schema
+from ..arrow_cache import persist
 from ..config import (
     CrawlSource,
     CsvSource,
@@ -41,7 +46,7 @@ from . import web
 from .fetch import Fetcher, HttpFetcher
 from .fetch_cache import FetchCache
 from .hub import decode_class_labels, read_hf
-from .readers import read_csv, read_html_dir, read_jsonl, read_parquet, read_text_dir
+from .readers import iter_csv, iter_jsonl, iter_parquet, read_html_dir, read_text_dir
 from .urls import decode_html, host_of, normalize_url
 from .warc import read_warc
 
@@ -100,25 +105,32 @@ def _with_identity(table: pa.Table, origins: list[str], source: str) -> pa.Table
     return table.add_column(0, schema.ID, ids).add_column(2, schema.SOURCE, sources)
 
 
-def _read_source(index: int, src: Source, base_dir: Path, label_column: str | None) -> tuple[list[pa.Table], dict[str, str]]:
+def _read_source(
+    index: int, src: Source, base_dir: Path, label_column: str | None, digests: dict[str, str]
+) -> Iterator[pa.Table]:
+    """The rows of one source, a chunk at a time for files (ids and provenance added); fills ``digests``."""
     tables: list[pa.Table] = []
-    digests: dict[str, str] = {}
     if isinstance(src, (JsonlSource, CsvSource, ParquetSource)):
         for path in _expand(src.path, base_dir):
             rel = _rel(path, base_dir)
+            digest = hashlib.sha256()
             if isinstance(src, JsonlSource):
-                table, digest = read_jsonl(path)
+                chunks = iter_jsonl(path, digest)
             elif isinstance(src, CsvSource):
-                table, digest = read_csv(path, delimiter=src.delimiter, encoding=src.encoding)
+                chunks = iter_csv(path, digest, delimiter=src.delimiter, encoding=src.encoding)
             else:
-                table, digest = read_parquet(path)
-                table = decode_class_labels(table, _features_of(table))
-            digests[rel] = digest
-            if table.num_rows == 0:
-                continue
-            table = _rename_columns(table, text_column=src.text_column, label_column=label_column, where=str(path))
-            origins = [f"{index}:{rel}:{i}" for i in range(table.num_rows)]
-            tables.append(_with_identity(table, origins, f"{src.type}:{rel}"))
+                chunks = iter_parquet(path, digest)
+            offset = 0
+            for table in chunks:
+                if table.num_rows == 0:
+                    continue
+                if isinstance(src, ParquetSource):
+                    table = decode_class_labels(table, _features_of(table))
+                table = _rename_columns(table, text_column=src.text_column, label_column=label_column, where=str(path))
+                origins = [f"{index}:{rel}:{offset + i}" for i in range(table.num_rows)]
+                offset += table.num_rows
+                yield _with_identity(table, origins, f"{src.type}:{rel}")
+            digests[rel] = digest.hexdigest()
     elif isinstance(src, (TextDirSource, HtmlDirSource)):
         root = base_dir / src.path
         rel_root = _rel(root, base_dir)
@@ -150,7 +162,7 @@ def _read_source(index: int, src: Source, base_dir: Path, label_column: str | No
                 tables.append(table)
     else:  # pragma: no cover - the config union admits no other type
         raise SourceError(f"sources[{index}]: unsupported source type {src.type!r}")
-    return tables, digests
+    yield from tables
 
 
 def _file_sha256(path: Path) -> str:
@@ -274,8 +286,72 @@ def collect(
         SourceError: a source is missing or malformed.
         StageError: the sources gave no rows.
     """
-    tables: list[pa.Table] = []
-    descriptions: list[str] = []
+    parts = _Parts(Path(cache_dir) / "datasets" if cache_dir is not None else None)
+    try:
+        ds, stats = _collect(parts, sources, Path(base_dir), label_column=label_column, fetch=fetch,
+                             cache_dir=cache_dir, refresh=refresh, fetcher=fetcher, progress=progress)
+        if cache_dir is not None:
+            # Backed by a file in cache_dir, every later map step is cached between builds.
+            ds = persist(ds, Path(cache_dir) / "datasets", "collect")
+    finally:
+        parts.close()
+    return ds, stats
+
+
+def _table_fingerprint(table: pa.Table) -> str:
+    """xxh3 of a table's schema and buffers: without it, ``Dataset`` pickles the whole table to
+    fingerprint it, a second copy of the corpus in memory."""
+    digest = xxhash.xxh3_128(table.schema.to_string().encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            digest.update(str((chunk.offset, len(chunk))).encode())
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(buffer)
+    return digest.hexdigest()
+
+
+class _Parts:
+    """The collected chunks, spilled to Arrow files and memory-mapped back (in memory without a folder).
+
+    Files are read a chunk at a time, so at most one chunk's Python objects exist at once; the
+    chunks are joined (and their columns unified) only as memory-mapped tables, then written once.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.tables: list[pa.Table] = []
+        self.descriptions: list[str] = []
+        self.folder: Path | None = None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(dir=folder, prefix=".collect-"))
+
+    def add(self, table: pa.Table, description: str) -> None:
+        if self.folder is not None:
+            path = self.folder / f"{len(self.tables):06d}.arrow"
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+        self.tables.append(table)
+        self.descriptions.append(description)
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _collect(
+    parts: _Parts,
+    sources: list[Source],
+    base_dir: Path,
+    *,
+    label_column: str | None,
+    fetch: Fetch | None,
+    cache_dir: Path | None,
+    refresh: bool,
+    fetcher: Fetcher | None,
+    progress: bool,
+) -> tuple[Dataset, StageStats]:
     inputs: dict[str, str] = {}
     per_source: list[dict[str, Any]] = []
     seen_web: set[str] = set()
@@ -293,21 +369,20 @@ def collect(
                 pages = web.sitemap(src, fetcher)
             else:
                 pages = web.crawl(src, fetcher)
-            src_tables = [_web_table(src, pages, seen_web)] if pages else []
-            digests = {}
+            src_tables: Iterable[pa.Table] = [_web_table(src, pages, seen_web)] if pages else []
         else:
-            src_tables, digests = _read_source(index, src, Path(base_dir), label_column)
-        rows = sum(t.num_rows for t in src_tables)
+            src_tables = _read_source(index, src, Path(base_dir), label_column, inputs)
+        rows = 0
+        for table in src_tables:
+            parts.add(table, f"sources[{index}] ({_describe(src)})")
+            rows += table.num_rows
         per_source.append({"type": src.type, "path": _describe(src), "rows": rows})
         logger.debug("sources[%d] %s:%s gave %d rows", index, src.type, _describe(src), rows)
-        inputs.update(digests)
-        tables.extend(src_tables)
-        descriptions.extend(f"sources[{index}] ({_describe(src)})" for _ in src_tables)
-    if not tables:
+    if not parts.tables:
         listed = ", ".join(f"{s['type']}:{s['path']}" for s in per_source)
         raise StageError(f"collect: the sources gave no rows (empty corpus: {listed})")
-    table = tables[0] if len(tables) == 1 else _concat(tables, descriptions)
-    ds = Dataset(InMemoryTable(table))
+    table = parts.tables[0] if len(parts.tables) == 1 else _concat(parts.tables, parts.descriptions)
+    ds = Dataset(InMemoryTable(table), fingerprint=_table_fingerprint(table))
     if schema.DROP_REASON in ds.column_names:
         ds, stats = split_dropped(ds, "collect")
     else:
