@@ -523,9 +523,13 @@ class Report(_Section):
     cv_folds: int = Field(5, ge=2, le=20)
     label_noise: bool = Field(True, description="confident learning on out-of-fold probabilities")
     diversity_sample: int = Field(300, ge=0, description="rows embedded for the semantic diversity figures (0: off)")
-    lexical_sample: int = Field(20_000, ge=1, description="rows (seeded sample) for distinct-n, vocabulary and MATTR")
+    lexical_sample: int = Field(10_000, ge=1, description="rows (seeded sample) for distinct-n, vocabulary and MATTR")
+    token_sample: int = Field(
+        10_000, ge=1, description="splits larger than this get their tokens estimated from a seeded sample of this many rows"
+    )
     max_model_rows: int = Field(
-        20_000, ge=10, description="rows per split (seeded, stratified sample) for the baseline and the label-noise estimate"
+        8_000, ge=10,
+        description="rows (seeded, stratified sample) per split for the baseline, and in all for the label-noise estimate",
     )
     plots: bool = Field(True, description="PNG plots in images/ (matplotlib, Agg)")
 

@@ -165,3 +165,24 @@ def test_bad_card_metadata_is_a_config_error(card, message) -> None:
 def test_demo_recipe_card_metadata_is_valid() -> None:
     recipe = parse_config(yaml.safe_load((REPO / "dataset_scripts" / "demo.yaml").read_text()))
     assert recipe.card.license == "cc-by-4.0"
+
+
+def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
+    folder, full = built
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    recipe["report"].update(token_sample=50, lexical_sample=100, max_model_rows=60)
+    (folder / "capped.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    hf_ftbuilder.build(folder / "capped.yaml", output_dir=folder / "capped", progress=False)
+    capped = json.loads((folder / "capped" / "quality.json").read_text())
+
+    rows = {name: split["rows"] for name, split in full["size"]["splits"].items()}
+    assert rows["train"] > 60 and sum(rows.values()) == 300
+    train, exact = capped["size"]["splits"]["train"], full["size"]["splits"]["train"]
+    # Characters and words are counted on every row; tokens on 50 rows, scaled by characters.
+    assert (train["characters"], train["words"]) == (exact["characters"], exact["words"])
+    assert train["tokens_estimated_from"] == 50 and "tokens_estimated_from" not in exact
+    assert train["tokens"] == pytest.approx(exact["tokens"], rel=0.05) and train["tokens"] != exact["tokens"]
+    assert capped["diversity"]["sample"] == 100 and "sample" not in full["diversity"]
+    assert capped["baseline"]["tfidf_logreg"]["rows"] == {n: min(r, 60) for n, r in rows.items()}
+    assert full["baseline"]["tfidf_logreg"]["rows"] == rows
+    assert capped["noise"]["labels"]["rows"] == 60 and full["noise"]["labels"]["rows"] == 300

@@ -81,20 +81,41 @@ def _value_counts(dd: DatasetDict, name: str) -> Counter[str]:
     return out
 
 
-def _row_stats(ds: Dataset, tokenizer: str | None, engine: Engine | None) -> dict[str, np.ndarray]:
-    """Characters, words and tokens per row, as arrays (the texts are read by the engine, in batches)."""
+def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int,
+          engine: Engine | None) -> tuple[dict[str, int], np.ndarray]:
+    """Rows, characters, words and tokens of a split, and its words per row.
+
+    Characters and words are counted on every row (by the engine, in batches). Tokens too when the
+    split has at most ``token_sample`` rows; above that, on a seeded sample, scaled by characters
+    (tokens per character of the sample times the split's characters) and marked as estimated.
+    """
     from datasets import Features
     from datasets.fingerprint import Hasher
 
-    features = Features({"_chars": Value("int64"), "_words": Value("int64"), "_tokens": Value("int64")})
-    out = (engine or LocalEngine()).map_model(
-        ds.select_columns([schema.TEXT]), text_stats.RowStats, init_kwargs={"tokenizer": tokenizer},
-        features=features, remove_columns=[schema.TEXT], desc="report: count words and tokens", batch_size=1000,
-        fingerprint=Hasher.hash([ds._fingerprint, "row-stats", tokenizer]),
-    )
-    table = out.with_format("arrow")[:]
-    return {name: table.column(name).to_numpy(zero_copy_only=False) if name != "_tokens" or tokenizer
-            else np.zeros(0, dtype=np.int64) for name in features}
+    engine = engine or LocalEngine()
+    texts = ds.select_columns([schema.TEXT])
+    counts = engine.map(texts, text_stats.row_stats_batch, remove_columns=[schema.TEXT],
+                        features=Features({"_chars": Value("int64"), "_words": Value("int64")}),
+                        desc="report: count words")
+    table = counts.with_format("arrow")[:]
+    chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in ("_chars", "_words"))
+    out = {"rows": ds.num_rows, "characters": int(chars.sum()), "words": int(words.sum())}
+    if tokenizer is not None:
+        rows = _sample(np.zeros(ds.num_rows, dtype=np.int64), token_sample, seed, 0)
+        sample = texts.select(rows) if len(rows) < ds.num_rows else texts
+        tokens = engine.map_model(
+            sample, text_stats.TokenCounts, init_kwargs={"tokenizer": tokenizer},
+            features=Features({"_tokens": Value("int64")}), remove_columns=[schema.TEXT],
+            desc="report: count tokens", batch_size=1000,
+            fingerprint=Hasher.hash([sample._fingerprint, "tokens", tokenizer]),
+        ).with_format("arrow")["_tokens"].to_numpy(zero_copy_only=False)
+        if len(rows) < ds.num_rows:
+            sampled_chars = int(chars[rows].sum())
+            out["tokens"] = round(int(tokens.sum()) * out["characters"] / sampled_chars) if sampled_chars else 0
+            out["tokens_estimated_from"] = len(rows)
+        else:
+            out["tokens"] = int(tokens.sum())
+    return out, words
 
 
 @functools.cache
@@ -124,7 +145,7 @@ def _noise(stages: list[StageStats]) -> dict[str, Any]:
     return out
 
 
-def _semantic_diversity(rows: Dataset, sample: int, seed: int, cache_dir: Path | None,
+def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, cache_dir: Path | None,
                         engine: Engine | None) -> dict[str, Any]:
     """Mean pairwise cosine distance of a seeded sample's embeddings, and the clusters it covers."""
     from sklearn.cluster import KMeans
@@ -133,10 +154,11 @@ def _semantic_diversity(rows: Dataset, sample: int, seed: int, cache_dir: Path |
     from ..embedder import Embedder
 
     rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(rows.num_rows, size=min(sample, rows.num_rows), replace=False))
+    total = sum(ds.num_rows for ds in dd.values())
+    chosen = np.sort(rng.choice(total, size=min(sample, total), replace=False))
     # 128 tokens tell topics apart as well as 256 and halve the cost on long documents.
     embedder = Embedder(max_length=128, cache_dir=cache_dir, progress=False, engine=engine)
-    vectors = embedder.encode(rows.select(chosen), desc="report: embed")
+    vectors = embedder.encode(_take(dd, chosen), desc="report: embed")
     sims = vectors @ vectors.T
     n = len(vectors)
     mean_distance = float(1 - (sims.sum() - np.trace(sims)) / (n * (n - 1))) if n > 1 else 0.0
@@ -179,6 +201,25 @@ def _sample(labels: np.ndarray, cap: int, seed: int, min_per_class: int) -> np.n
     return np.sort(np.concatenate(picked))
 
 
+def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
+    """The rows at ``positions`` (sorted) of the splits read one after another, as one dataset.
+
+    Each split is cut to its rows before they are joined: joining whole splits (each a selection
+    of the labelled rows) would copy them all.
+    """
+    from datasets import concatenate_datasets
+
+    parts, start = [], 0
+    for ds in splits.values():
+        local = positions[(positions >= start) & (positions < start + ds.num_rows)] - start
+        if len(local):
+            parts.append(ds.select(local) if len(local) < ds.num_rows else ds)
+        start += ds.num_rows
+    if len(parts) == 1:
+        return parts[0]
+    return concatenate_datasets([p.flatten_indices() if p._indices is not None else p for p in parts])
+
+
 def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
     chosen = ds.select(rows).with_format("arrow").select_columns([schema.TEXT, schema.LABEL])[:]
     return chosen.column(schema.TEXT).to_pylist(), chosen.column(schema.LABEL).to_numpy().astype(np.int64)
@@ -188,8 +229,9 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
                   engine: Engine | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline section, the label-noise section and the rows it flags.
 
-    Both read at most ``cfg.max_model_rows`` rows per split (a seeded, stratified sample), so
-    their cost stops growing with the dataset; the sections say how many rows they used.
+    The baseline reads at most ``cfg.max_model_rows`` rows of each split and the noise estimate at
+    most that many rows in all (seeded, stratified samples), so their cost stops growing with the
+    dataset; the sections say how many rows they used.
     """
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
@@ -220,9 +262,9 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
     noise: dict[str, Any] = {}
     issues = None
     if cfg.label_noise:
-        order = [n for n in originals]
-        texts = [t for n in order for t in data[n][0]]
-        labels = np.concatenate([data[n][1] for n in order]) if order else np.zeros(0, dtype=np.int64)
+        every_label = np.concatenate([np.array(_column(ds, schema.LABEL), dtype=np.int64) for ds in originals.values()])
+        whole = _take(originals, _sample(every_label, cfg.max_model_rows, seed, cfg.cv_folds))
+        texts, labels = _texts_and_labels(whole, np.arange(whole.num_rows))
         proba = baseline_mod.out_of_fold(texts, labels, len(names), folds=cfg.cv_folds, seed=seed)
         if proba is None:
             noise = {"skipped": "a class has fewer than 2 rows"}
@@ -231,9 +273,6 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
             flagged = found.pop("flagged")
             noise = {**found, "label_errors": len(flagged), "rows": int(len(labels)), "names": names}
             if flagged:
-                from datasets import concatenate_datasets
-
-                whole = concatenate_datasets([originals[n].select(picked[n]) for n in order])
                 issues = _label_issues(whole, names, flagged)
                 noise["examples"] = [
                     {"id": r[schema.ID], "given": r["given_label"], "likely": r["likely_label"],
@@ -268,27 +307,24 @@ def report(
     sections: dict[str, Any] = {"splits": splits}
     first = next(iter(dd.values()))
     feature = first.features.get(schema.LABEL)
-    from datasets import concatenate_datasets
-
     tokenizer = None if cfg.tokenizer == "none" else (cfg.tokenizer or DEFAULT_TOKENIZER)
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
-    counts = {name: _row_stats(ds, tokenizer, engine) for name, ds in dd.items()}
-    per_split = {name: {"rows": len(c["_chars"]), "characters": int(c["_chars"].sum()), "words": int(c["_words"].sum()),
-                        **({"tokens": int(c["_tokens"].sum())} if tokenizer is not None else {})}
-                 for name, c in counts.items()}
+    sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
+    per_split = {name: figures for name, (figures, _) in sized.items()}
     sections["size"] = {"splits": per_split,
-                        "total": {k: sum(s.get(k, 0) for s in per_split.values()) for k in per_split[next(iter(per_split))]}}
+                        "total": {k: sum(s.get(k, 0) for s in per_split.values())
+                                  for k in ("rows", "characters", "words", "tokens") if k in per_split[next(iter(per_split))]}}
     if tokenizer is not None:
         sections["size"]["tokenizer"] = tokenizer
-    sections["lengths"] = text_stats.length_summary(np.concatenate([c["_words"] for c in counts.values()]))
-    every = concatenate_datasets(list(dd.values())) if len(dd) > 1 else first
-    lexical = _sample(np.zeros(every.num_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
-    sections["diversity"] = text_stats.diversity(_column(every.select(lexical), schema.TEXT))
-    if every.num_rows > cfg.lexical_sample:
+    sections["lengths"] = text_stats.length_summary(np.concatenate([words for _, words in sized.values()]))
+    total_rows = sum(ds.num_rows for ds in dd.values())
+    lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
+    sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
+    if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
-    if cfg.diversity_sample and every.num_rows > 2:
-        sections["diversity"]["semantic"] = _semantic_diversity(every, cfg.diversity_sample, seed, cache_dir, engine)
+    if cfg.diversity_sample and total_rows > 2:
+        sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
     languages = _value_counts(dd, schema.LANGUAGE)
     if languages:
         sections["languages"] = dict(languages.most_common())

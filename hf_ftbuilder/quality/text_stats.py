@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RowStats", "balance", "diversity", "lengths", "length_summary", "size"]
+__all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "row_stats_batch", "size"]
 
 _WORD = re.compile(r"\w+")
 _LENGTH_EDGES = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -25,31 +25,33 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-class RowStats:
-    """The report's model step: characters, words and tokens of each row (``Engine.map_model``).
+def row_stats_batch(batch: dict[str, list]) -> dict[str, list]:
+    """Characters and words of each row: only these integers leave the dataset, and sizes and
+    length figures are sums and percentiles of them, so the report never holds the texts."""
+    texts = batch["text"]
+    return {"_chars": [len(t) for t in texts], "_words": [len(words(t)) for t in texts]}
 
-    Only these three integers per row leave the dataset; sizes and length figures are sums and
-    percentiles of them, so the report never holds the texts. The tokenizer loads on first use.
-    """
 
-    def __init__(self, tokenizer: str | None) -> None:
+class TokenCounts:
+    """The report's model step: tokens of each row (``Engine.map_model``); the tokenizer loads on first use."""
+
+    def __init__(self, tokenizer: str) -> None:
         self.tokenizer_name = tokenizer
-        self._tokenizer: Any = None
+        self._backend: Any = None
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        texts = batch["text"]
-        out: dict[str, list] = {"_chars": [len(t) for t in texts], "_words": [len(words(t)) for t in texts]}
-        if self.tokenizer_name is not None:
-            if self._tokenizer is None:
-                from ..embedder import resolve_model
-                from transformers import AutoTokenizer
+        if self._backend is None:
+            from transformers import AutoTokenizer
 
-                self._tokenizer = AutoTokenizer.from_pretrained(resolve_model(self.tokenizer_name))
-            encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-            out["_tokens"] = [len(ids) for ids in encoded]
-        else:
-            out["_tokens"] = [None] * len(texts)
-        return out
+            from ..embedder import resolve_model
+
+            # The Rust tokenizer itself: the same token counts as the Python wrapper without
+            # building a list of ids per text (a third faster on 2 KB documents).
+            backend = AutoTokenizer.from_pretrained(resolve_model(self.tokenizer_name)).backend_tokenizer
+            backend.no_truncation()
+            backend.no_padding()
+            self._backend = backend
+        return {"_tokens": [len(e) for e in self._backend.encode_batch(batch["text"], add_special_tokens=False)]}
 
 
 def size(texts: list[str], tokenizer: Any | None) -> dict[str, int]:
@@ -100,39 +102,62 @@ def length_summary(counts: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _mattr(tokens: list[str]) -> float:
-    """Moving-average type-token ratio over windows of ``_MATTR_WINDOW`` tokens (plain TTR if shorter)."""
-    if not tokens:
+def _mattr(ids: np.ndarray) -> float:
+    """Moving-average type-token ratio over windows of ``_MATTR_WINDOW`` tokens (plain TTR if shorter).
+
+    Counted without a window object per step: a token is new in every window that starts after
+    its previous occurrence and still contains it, so each token adds 1 to a range of window
+    starts (a difference array), and one cumulative sum gives every window's distinct count.
+    """
+    n, w = len(ids), _MATTR_WINDOW
+    if not n:
         return 0.0
-    if len(tokens) <= _MATTR_WINDOW:
-        return len(set(tokens)) / len(tokens)
-    window = Counter(tokens[:_MATTR_WINDOW])
-    ratios = [len(window) / _MATTR_WINDOW]
-    for i in range(_MATTR_WINDOW, len(tokens)):
-        old = tokens[i - _MATTR_WINDOW]
-        window[old] -= 1
-        if not window[old]:
-            del window[old]
-        window[tokens[i]] += 1
-        ratios.append(len(window) / _MATTR_WINDOW)
-    return float(np.mean(ratios))
+    if n <= w:
+        return len(np.unique(ids)) / n
+    # int32 throughout and in place: at 7 million tokens each array is 28 MB.
+    order = np.argsort(ids, kind="stable").astype(np.int32)
+    same = ids[order[1:]] == ids[order[:-1]]
+    first = np.zeros(n, dtype=np.int32)  # the first window start in which each token is new
+    first[order[1:][same]] = order[:-1][same] + 1
+    del order, same
+    np.maximum(first, np.arange(-w + 1, n - w + 1, dtype=np.int32), out=first)
+    np.clip(first, 0, None, out=first)
+    delta = np.bincount(first, minlength=n + 1)
+    del first
+    delta[1:] -= 1  # token i stops adding at window start i + 1
+    distinct = np.cumsum(delta[: n - w + 1], out=delta[: n - w + 1])
+    return float(distinct.sum() / len(distinct) / w)
 
 
 def diversity(texts: list[str]) -> dict[str, Any]:
     """distinct-1 and distinct-2 (unique n-grams / all n-grams), vocabulary size, and the MATTR of
-    the texts read one after another (window 50)."""
-    unigrams: Counter[str] = Counter()
-    bigrams: Counter[tuple[str, str]] = Counter()
-    stream: list[str] = []
+    the texts read one after another (window 50).
+
+    Words become integer ids (one dict of the vocabulary), bigrams one int64 each: no Python
+    object per n-gram, which at 20,000 documents of 2 KB was half a gigabyte of tuples.
+    """
+    vocabulary: dict[str, int] = {}
+    per_text = []
     for text in texts:
         toks = words(text)
-        unigrams.update(toks)
-        bigrams.update(zip(toks, toks[1:]))
-        stream.extend(toks)
-    total_uni, total_bi = sum(unigrams.values()), sum(bigrams.values())
+        per_text.append(np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in toks), dtype=np.int32,
+                                    count=len(toks)))
+    stream = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int32)
+    size = np.int64(len(vocabulary))
+    bigrams = np.empty(sum(max(len(a) - 1, 0) for a in per_text), dtype=np.int64)
+    at = 0
+    for a in per_text:
+        if len(a) > 1:
+            np.add(a[:-1] * size, a[1:], out=bigrams[at : at + len(a) - 1])
+            at += len(a) - 1
+    del per_text
+    bigrams.sort()  # in place: distinct values are where the sorted array changes
+    distinct_bigrams = int(np.count_nonzero(bigrams[1:] != bigrams[:-1])) + 1 if len(bigrams) else 0
+    total_uni, total_bi = len(stream), len(bigrams)
+    del bigrams
     return {
-        "distinct_1": round(len(unigrams) / total_uni, 6) if total_uni else 0.0,
-        "distinct_2": round(len(bigrams) / total_bi, 6) if total_bi else 0.0,
-        "vocabulary": len(unigrams),
+        "distinct_1": round(len(vocabulary) / total_uni, 6) if total_uni else 0.0,
+        "distinct_2": round(distinct_bigrams / total_bi, 6) if total_bi else 0.0,
+        "vocabulary": len(vocabulary),
         "mattr": round(_mattr(stream), 6),
     }
