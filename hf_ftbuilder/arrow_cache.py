@@ -21,7 +21,9 @@ import pyarrow as pa
 import xxhash
 from datasets import Dataset
 
-__all__ = ["add_columns", "persist"]
+from .memory import release_mapped_pages
+
+__all__ = ["add_columns", "detach", "persist"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,6 +60,7 @@ def persist(ds: Dataset, folder: Path, name: str) -> Dataset:
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for batch in ds.with_format("arrow").iter(batch_size=10_000):
                 writer.write_table(batch.replace_schema_metadata(schema.metadata), max_chunksize=10_000)
+                release_mapped_pages()  # the pages of the source files read for this batch
         with open(tmp, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -84,3 +87,16 @@ def add_columns(ds: Dataset, columns: list[tuple[str, list, Any]]) -> Dataset:
         digest = xxhash.xxh3_128_hexdigest(pickle.dumps((out._fingerprint, name, values), protocol=5))
         out = out.add_column(name, values, feature=feature, new_fingerprint=digest)
     return out
+
+
+def detach(ds: Dataset | None) -> Dataset | None:
+    """The rows of a selection copied into a table of their own.
+
+    A selection (``select``, ``filter``) keeps the whole table it was cut from memory-mapped, and
+    every page of it that a stage read stays in the process's resident memory for as long as the
+    selection lives. Rows kept for later (dropped rows, rows for review) are detached so that the
+    stage's big table can be unmapped once the next stage has read it.
+    """
+    if ds is None or ds._indices is None:
+        return ds
+    return ds.flatten_indices()

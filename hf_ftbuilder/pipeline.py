@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +26,12 @@ from . import quality as report_stage
 from . import split as split_stage
 from . import schema
 from . import write as write_stage
+from .arrow_cache import detach
 from .config import STAGES, Recipe, load_config, stage_index
 from .engine import Engine, make_engine
 from .errors import ConfigError, StageError
 from .label import manual
+from .memory import StagePeak, peak_rss_mb, release
 from .split.balance import balance as balance_stage
 from .stats import StageStats
 
@@ -71,31 +72,39 @@ class _Run:
     def __init__(self) -> None:
         self.stages: list[StageStats] = []
         self.timings: dict[str, float] = {}
-        self.figures: dict[str, dict[str, float]] = {}
-        self._start = 0.0
+        self.figures: dict[str, dict[str, float | None]] = {}
+        self._recorded: StageStats | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self._start = start = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
-        self.figures.setdefault(name, {}).update(seconds=self.timings[name], peak_rss_mb=_peak_rss_mb())
+        start = time.perf_counter()
+        self._recorded = None
+        with StagePeak() as peak:
+            yield
+            release()  # what the stage freed goes back to the system before the next one starts
+        seconds = time.perf_counter() - start
+        self.timings[name] = round(seconds, 3)
+        figures = self.figures.setdefault(name, {})
+        figures.update(seconds=self.timings[name], peak_rss_mb=peak.mb)
+        stats = self._recorded
+        if stats is not None:
+            # A stage that took no measurable time (extract with nothing to extract) has no rate.
+            rate = stats.rows_in / seconds if seconds >= 0.01 else None
+            figures["rows_per_second"] = round(rate, 1) if rate is not None else None
+            # Timings go only to the log and quality.json's run section, never to the stage stats,
+            # so the rest of quality.json stays identical between runs.
+            logger.info("%s (%.1f s, %s rows/s, peak RSS %.0f MB)", stats.summary(), seconds,
+                        f"{rate:,.0f}" if rate is not None else "-", peak.mb)
 
     def record(self, stats: StageStats) -> None:
+        # Kept until write; as selections they would keep this stage's whole table mapped.
+        stats.dropped_rows = detach(stats.dropped_rows)
+        stats.review_rows = {reason: detach(rows) for reason, rows in stats.review_rows.items()}
         self.stages.append(stats)
-        seconds = time.perf_counter() - self._start
-        rate = stats.rows_in / seconds if seconds > 0 else 0.0
-        self.figures[stats.name] = {"rows_per_second": round(rate, 1)}
-        # Timings go only to the log and quality.json's run section, never to the stage stats,
-        # so the rest of quality.json stays identical between runs.
-        logger.info("%s (%.1f s, %s rows/s, peak RSS %.0f MB)", stats.summary(), seconds, f"{rate:,.0f}",
-                    _peak_rss_mb())
+        self._recorded = stats
         if stats.rows_out == 0:
+            logger.info(stats.summary())
             raise StageError(f"{stats.name}: no rows left ({stats.summary()})")
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, StageStats]:
@@ -306,14 +315,16 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
             quality["leakage"] = st.details["leakage"]
         if st.name == "balance" and st.details.get("method", "none") != "none":
             quality["balance"] = st.details
+    # The run section describes the stages before write: quality.json is written by write itself.
+    quality["run"] = {
+        "engine": engine.name,
+        "stage_seconds": dict(run.timings),
+        "stages": {name: dict(figures) for name, figures in run.figures.items()},
+        "total_seconds": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     with run.stage("write"):
-        quality["run"] = {
-            "engine": engine.name,
-            "stage_seconds": run.timings,
-            "stages": run.figures,
-            "total_seconds": round(time.perf_counter() - started, 3),
-            "peak_rss_mb": _peak_rss_mb(),
-        }
         write_stage.write(dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality)
-    logger.info("write: %s (%s)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()))
+    logger.info("write: %s (%s) (%.1f s, peak RSS %.0f MB)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()),
+                run.timings["write"], run.figures["write"]["peak_rss_mb"])
     return BuildResult(dataset=dd, quality=quality, output_dir=out_dir, stages=run.stages)

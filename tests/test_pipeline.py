@@ -114,6 +114,45 @@ def test_same_recipe_same_bytes(planted, tmp_path: Path) -> None:
     assert qa == qb
 
 
+def test_run_section_and_log_give_each_stage_time_rate_and_peak_memory(planted, tmp_path: Path, caplog) -> None:
+    recipe_path, _ = planted
+    with caplog.at_level("INFO", logger="hf_ftbuilder"):
+        quality = hf_ftbuilder.build(recipe_path, output_dir=tmp_path / "out").quality
+    run = quality["run"]
+    names = [s["name"] for s in quality["stages"]]
+    assert names == ["collect", "extract", "clean", "dedup", "label", "split", "balance", "report"]
+    assert json.loads((tmp_path / "out" / "quality.json").read_text())["run"] == run  # as written
+    assert list(run["stages"]) == names and list(run["stage_seconds"]) == names  # write is in the log only
+    for name, figures in run["stages"].items():
+        assert figures["seconds"] == run["stage_seconds"][name] >= 0
+        assert 0 < figures["peak_rss_mb"] <= run["peak_rss_mb"]
+        rate = figures["rows_per_second"]
+        rows_in = quality["stages"][names.index(name)]["rows_in"]
+        if figures["seconds"] >= 0.05:  # seconds are rounded to the millisecond
+            assert rate == pytest.approx(rows_in / figures["seconds"], rel=0.02)
+        else:
+            assert rate is None or rate > 0
+    assert run["total_seconds"] >= sum(run["stage_seconds"].values())
+    lines = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "peak RSS" in r.getMessage()}
+    assert sorted(lines) == sorted([*names, "write"])
+    assert re.fullmatch(r"dedup: kept \d+/\d+ .*\(\d+\.\d s, ([\d,]+|-) rows/s, peak RSS \d+ MB\)", lines["dedup"])
+
+
+def test_stage_peak_is_the_stages_own_peak() -> None:
+    import numpy as np
+
+    from hf_ftbuilder.memory import StagePeak, peak_rss_mb
+
+    with StagePeak() as big:
+        block = np.ones(300 * 2**20, dtype=np.uint8)  # 300 MB, touched
+        del block
+    with StagePeak() as small:
+        block = np.ones(20 * 2**20, dtype=np.uint8)
+        del block
+    assert big.mb == peak_rss_mb()  # it set the process's high-water mark
+    assert big.mb - small.mb > 250  # the later stage is measured on its own, not as the peak so far
+
+
 def test_other_seed_gives_other_split(planted, tmp_path: Path, write_recipe) -> None:
     a = hf_ftbuilder.build(write_recipe(recipe_dict(seed=1), "a.yaml"), output_dir=tmp_path / "a")
     b = hf_ftbuilder.build(write_recipe(recipe_dict(seed=2), "b.yaml"), output_dir=tmp_path / "b")

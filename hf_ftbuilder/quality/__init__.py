@@ -36,6 +36,7 @@ from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Report
 from ..engine import Engine, LocalEngine
+from ..memory import release
 from ..stats import StageStats
 from . import baseline as baseline_mod
 from . import text_stats
@@ -325,6 +326,7 @@ def report(
         sections["diversity"]["sample"] = len(lexical)
     if cfg.diversity_sample and total_rows > 2:
         sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
+        release()  # the embedding model's memory, before the baseline's matrices
     languages = _value_counts(dd, schema.LANGUAGE)
     if languages:
         sections["languages"] = dict(languages.most_common())
@@ -357,6 +359,7 @@ def report(
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
         baseline, noise, issues = _learnability(dd, names, cfg, seed, cache_dir, engine)
+        release()
         if baseline:
             sections["baseline"] = baseline
         if noise:

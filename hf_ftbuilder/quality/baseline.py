@@ -35,7 +35,7 @@ def _counts(texts: list[str]) -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(ngram_range=(1, 2), n_features=_HASHED_FEATURES, alternate_sign=False, norm=None,
-                             dtype=np.float64).transform(texts)
+                             dtype=np.float32).transform(texts)
 
 
 class _TfidfLogReg:
