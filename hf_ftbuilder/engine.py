@@ -21,6 +21,7 @@ folder is byte-identical to the local engine's.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -35,6 +36,7 @@ from datasets.fingerprint import Hasher
 
 from .config import Execution
 from .errors import ConfigError, MissingDependencyError
+from .memory import release_mapped_pages
 
 __all__ = ["Engine", "LocalEngine", "RayEngine", "make_engine"]
 
@@ -44,6 +46,11 @@ logger = logging.getLogger(__name__)
 PARALLEL_MIN_ROWS = 10_000
 #: Rows per block handed to Ray: a few batches, so a block is a task of a second or more.
 _BLOCK_BATCHES = 8
+#: Input a Ray step puts into the object store at once: a step runs as one Ray Data execution per
+#: window of whole blocks, so the driver (which maps the object-store pages it writes) and the
+#: store hold this much of the input, not the whole dataset. A model step loads its model once
+#: per window and actor: a few seconds per 256 MB of text, which takes minutes to run through it.
+_WINDOW_BYTES = 256 * 2**20
 
 
 class Engine(Protocol):
@@ -80,6 +87,28 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+class _ReleasingPages:
+    """``fn``, dropping every 16 batches the pages the process has read of memory-mapped files.
+
+    A map reads its input from a memory-mapped cache file; without this, a worker that reads its
+    half of a 2 GB table ends up with 1 GB of it counted in its RSS (see
+    :func:`~hf_ftbuilder.memory.release_mapped_pages`).
+    """
+
+    every = 16
+
+    def __init__(self, fn: Callable[..., dict[str, list]]) -> None:
+        self.fn = fn
+        self.calls = 0
+        functools.update_wrapper(self, fn)  # its name in progress and logs; its signature for datasets
+
+    def __call__(self, batch: dict[str, list], **kwargs: Any) -> dict[str, list]:
+        self.calls += 1
+        if self.calls % self.every == 0:
+            release_mapped_pages()
+        return self.fn(batch, **kwargs)
+
+
 class LocalEngine:
     """``Dataset.map``, in ``num_cpus`` processes for large inputs (default: every core)."""
 
@@ -102,7 +131,7 @@ class LocalEngine:
     ) -> Dataset:
         num_proc = self.num_cpus if self.num_cpus > 1 and ds.num_rows >= PARALLEL_MIN_ROWS else None
         return ds.map(
-            fn, batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,
+            _ReleasingPages(fn), batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,
             remove_columns=remove_columns, desc=desc, num_proc=num_proc, new_fingerprint=fingerprint,
         )
 
@@ -263,12 +292,11 @@ class RayEngine:
             logger.info("%s: from the cache (%s)", desc, path.name)
             return _open(path, fingerprint)
         ray = self._ray()
-        # Blocks are whole batches, so a batch function sees the batches Dataset.map would give it.
+        # Blocks are whole batches, so a batch function sees the batches Dataset.map would give it;
+        # windows are whole blocks, so the batches are the same however the input is cut.
         block_rows = batch_size * _BLOCK_BATCHES
-        blocks = [ray.put(block) for block in ds.with_format("arrow").iter(batch_size=block_rows)]
-        if not blocks:
-            blocks = [ray.put(ds.with_format("arrow")[:0])]
-        rds = transform(ray.data.from_arrow_refs(blocks))
+        row_bytes = ds._estimate_nbytes() / ds.num_rows if ds.num_rows else 1
+        window_rows = block_rows * max(1, int(_WINDOW_BYTES / (row_bytes * block_rows)))
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".arrow")
         os.close(fd)
@@ -277,9 +305,17 @@ class RayEngine:
         try:
             with ArrowWriter(features=features, path=tmp) as writer, \
                     tqdm(total=ds.num_rows, desc=f"{desc} (ray)", unit="rows", disable=ds.num_rows < 2) as bar:
-                for table in rds.iter_batches(batch_format="pyarrow", batch_size=None):
-                    writer.write_table(table)
-                    bar.update(table.num_rows)
+                for start in range(0, max(1, ds.num_rows), window_rows):
+                    window = ds.select(range(start, min(start + window_rows, ds.num_rows))).with_format("arrow")
+                    blocks = [ray.put(block) for block in window.iter(batch_size=block_rows)]
+                    release_mapped_pages()  # the window's rows are in the object store now
+                    if not blocks:
+                        blocks = [ray.put(ds.with_format("arrow")[:0])]
+                    for table in transform(ray.data.from_arrow_refs(blocks)).iter_batches(
+                            batch_format="pyarrow", batch_size=None):
+                        writer.write_table(table)
+                        bar.update(table.num_rows)
+                    del blocks  # the window leaves the object store before the next one goes in
                 written, _ = writer.finalize()
             if written != ds.num_rows:
                 raise RuntimeError(f"{desc}: Ray returned {written} rows for {ds.num_rows}")

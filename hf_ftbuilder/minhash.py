@@ -262,18 +262,22 @@ def lsh_params(threshold: float, num_perm: int, target_recall: float = 0.995) ->
     return best
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, *, all_pairs_up_to: int = 32) -> np.ndarray:
+def candidate_pairs(signatures: np.ndarray, bands: int, rows: int, *, all_pairs_up_to: int = 32,
+                    subset: np.ndarray | None = None) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, that share a band.
 
     A bucket of up to ``all_pairs_up_to`` members gives all its pairs; a larger one (many
     copies of one text) gives each member paired with the first and with its predecessor, which
-    keeps the count linear and still links the whole bucket.
+    keeps the count linear and still links the whole bucket. With ``subset`` (sorted row
+    indices) only those rows are banded, and ``i``, ``j`` are positions in ``subset``: the same
+    as ``candidate_pairs(signatures[subset], ...)`` without copying every selected signature.
     """
-    n = len(signatures)
+    n = len(signatures) if subset is None else len(subset)
     out: list[np.ndarray] = []
     weights = _MIX[:rows] if rows <= len(_MIX) else None
     for band in range(bands):
-        block = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64)
+        columns = slice(band * rows, (band + 1) * rows)
+        block = (signatures[:, columns] if subset is None else signatures[subset, columns]).astype(np.uint64)
         if weights is not None:
             with np.errstate(over="ignore"):
                 keys = (block * weights).sum(axis=1, dtype=np.uint64)

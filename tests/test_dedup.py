@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import random
 import re
 
 import numpy as np
 import pytest
+from datasets import Dataset
 
 from hf_ftbuilder import dedup as dedup_module
 from hf_ftbuilder import minhash
@@ -137,6 +139,14 @@ def test_lsh_params_put_the_target_high_on_the_s_curve() -> None:
 def test_candidate_pairs_from_shared_bands() -> None:
     sigs = np.array([[1, 2, 3, 4], [1, 2, 9, 9], [7, 7, 3, 4], [5, 5, 5, 5]], dtype=np.uint32)
     assert candidate_pairs(sigs, bands=2, rows=2).tolist() == [[0, 1], [0, 2]]
+    # Banding a subset gives positions in it, as banding the subset's copy would.
+    subset = np.array([1, 2, 3])
+    assert candidate_pairs(sigs, bands=2, rows=2, subset=subset).tolist() == []
+    assert candidate_pairs(sigs, bands=2, rows=2, subset=np.array([0, 2])).tolist() == [[0, 1]]
+    rng = np.random.default_rng(0)
+    many = rng.integers(0, 3, size=(300, 8), dtype=np.uint32)
+    chosen = np.flatnonzero(rng.random(300) < 0.7)
+    assert np.array_equal(candidate_pairs(many, 4, 2, subset=chosen), candidate_pairs(many[chosen], 4, 2))
 
 
 def test_union_find_roots_are_smallest_members() -> None:
@@ -260,3 +270,26 @@ def test_near_config_checks() -> None:
         parse_config({"name": "x", "sources": [{"type": "csv", "path": "a"}],
                       "dedup": {"near": {"bands": 20, "rows": 8}}})
     assert Dedup().near == NearDedup(enabled=True, threshold=0.8, num_perm=128, ngram=5)
+
+
+def test_similar_pairs_verified_a_slice_at_a_time_are_the_same(monkeypatch) -> None:
+    from hf_ftbuilder.dedup import fingerprints, similar_pairs
+
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(400)]
+    texts = []
+    for _ in range(40):
+        base = [rng.choice(words) for _ in range(60)]
+        texts.append(" ".join(base))
+        for _ in range(3):  # near copies: a few words replaced
+            copy = list(base)
+            for k in rng.sample(range(60), 4):
+                copy[k] = rng.choice(words)
+            texts.append(" ".join(copy))
+    ds = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
+    _, sigs = fingerprints(ds, seed=1)
+    whole_pairs, whole_sims = similar_pairs(ds, sigs, threshold=0.5)
+    assert len(whole_pairs) == 81  # of up to 6 a group of 4: 4 words of 60 changed leave 5-gram Jaccard near 0.5
+    monkeypatch.setattr(dedup_module, "_VERIFY_PAIRS", 7)
+    pairs, sims = similar_pairs(ds, sigs, threshold=0.5)
+    assert np.array_equal(pairs, whole_pairs) and np.array_equal(sims, whole_sims)

@@ -74,7 +74,7 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_cluster) -> None:
+def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_cluster, monkeypatch) -> None:
     recipe = _recipe(tmp_path, 1200)
     local = _build(tmp_path, "local", {**recipe, "execution": {"engine": "local", "num_cpus": 1}}, write_recipe)
     on_ray = _build(tmp_path, "ray", {**recipe, "execution": {"engine": "ray"}}, write_recipe)
@@ -90,6 +90,12 @@ def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_c
     again = tmp_path / "again"
     hf_ftbuilder.build(tmp_path / "ray.yaml", output_dir=again, progress=False)
     assert _files(again) == ray_files
+    # Blocks of one batch and windows of one block: each step goes through Ray in several
+    # executions (models loaded once per window) and still writes the same bytes.
+    monkeypatch.setattr(engine_mod, "_BLOCK_BATCHES", 1)
+    monkeypatch.setattr(engine_mod, "_WINDOW_BYTES", 1)
+    windows = _build(tmp_path, "windows", {**recipe, "execution": {"engine": "ray"}}, write_recipe)
+    assert _files(windows) == ray_files
 
 
 def test_local_engine_in_processes_builds_the_same_bytes(tmp_path, write_recipe, monkeypatch) -> None:

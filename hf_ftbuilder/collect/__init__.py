@@ -41,6 +41,7 @@ from ..config import (
     WarcSource,
 )
 from ..errors import SourceError, StageError
+from ..memory import release_mapped_pages
 from ..stats import StageStats, split_dropped
 from . import web
 from .fetch import Fetcher, HttpFetcher
@@ -308,6 +309,7 @@ def _table_fingerprint(table: pa.Table) -> str:
             for buffer in chunk.buffers():
                 if buffer is not None:
                     digest.update(buffer)
+            release_mapped_pages()  # the spilled chunk's pages, read once to hash them
     return digest.hexdigest()
 
 

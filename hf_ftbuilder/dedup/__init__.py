@@ -31,6 +31,7 @@ from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Dedup, NearDedup
 from ..engine import Engine, LocalEngine
+from ..memory import release_mapped_pages
 from ..minhash import (
     UnionFind,
     candidate_pairs,
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 _HASH = "_text_hash"
 _MINHASH = "_minhash"
+_READ_ROWS = 65_536  # signatures read per batch
+_VERIFY_PAIRS = 50_000  # candidate pairs verified together (their rows' shingle sets in memory)
 
 
 def hash_batch(batch: dict[str, list]) -> dict[str, list]:
@@ -84,9 +87,18 @@ def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str,
         features=Features({_HASH: Value("string"), _MINHASH: Sequence(Value("uint32"))}),
         desc=desc,
     )
-    table = out.with_format("arrow")[:]
-    flat = table.column(_MINHASH).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return table.column(_HASH).to_pylist(), np.asarray(flat, dtype=np.uint32).reshape(out.num_rows, near.num_perm)
+    # Read a batch at a time into one matrix: the whole column at once would be its file pages
+    # plus a combined copy (1 GB at a million rows) before the matrix is even made.
+    hashes: list[str] = []
+    sigs = np.empty((out.num_rows, near.num_perm), dtype=np.uint32)
+    start = 0
+    for batch in out.with_format("arrow").iter(batch_size=_READ_ROWS):
+        hashes += batch.column(_HASH).to_pylist()
+        flat = batch.column(_MINHASH).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        sigs[start : start + batch.num_rows] = flat.reshape(batch.num_rows, near.num_perm)
+        start += batch.num_rows
+        release_mapped_pages()
+    return hashes, sigs
 
 
 class _Shingles:
@@ -104,6 +116,9 @@ class _Shingles:
             rows = missing[start : start + self.batch_size]
             batch = texts.select(rows)[schema.TEXT].to_pylist()
             self.cache.update(zip(rows, shingle_sets(batch, self.ngram)))
+            # Rows read at random: the kernel maps 64 KB around each, so a few thousand rows
+            # would leave most of a large table resident without this.
+            release_mapped_pages()
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.cache[int(i)]
@@ -232,7 +247,7 @@ def _near(
         alive = np.concatenate([np.ones(n_ref, dtype=bool), alive])
     # Band only the rows still in play: exact copies would fill thousands of buckets for nothing.
     live = np.flatnonzero(alive)
-    pairs = live[candidate_pairs(sigs[live], bands, rows)] if len(live) > 1 else np.zeros((0, 2), dtype=np.int64)
+    pairs = live[candidate_pairs(sigs, bands, rows, subset=live)] if len(live) > 1 else np.zeros((0, 2), dtype=np.int64)
     pairs = pairs[pairs[:, 1] >= n_ref]  # reference-reference pairs do not matter
     data = _Shingles(ds, near.ngram)
     refs = _Shingles(reference, near.ngram) if n_ref else None
@@ -341,8 +356,16 @@ def similar_pairs(
     pairs = candidate_pairs(sigs, bands, rows) if len(sigs) > 1 else np.zeros((0, 2), dtype=np.int64)
     if keep is not None and len(pairs):
         pairs = pairs[keep(pairs)]
-    data = _Shingles(ds, ngram)
-    data.prefetch(pairs.ravel())
-    sims = np.array([jaccard(data[i], data[j]) for i, j in pairs.tolist()], dtype=np.float64)
+    # Verified a slice of pairs at a time, with the shingle sets of that slice's rows only: at low
+    # thresholds LSH gives millions of candidates, and the sets of every row they touch would
+    # not fit (2.5 GB for 900k rows at threshold 0.5).
+    sims = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), _VERIFY_PAIRS):
+        chunk = pairs[start : start + _VERIFY_PAIRS]
+        data = _Shingles(ds, ngram)
+        data.prefetch(chunk.ravel())
+        sims[start : start + len(chunk)] = [jaccard(data[i], data[j]) for i, j in chunk.tolist()]
+        del data
+        release_mapped_pages()
     verified = sims >= threshold
     return pairs[verified], sims[verified]
