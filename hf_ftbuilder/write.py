@@ -52,8 +52,8 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
 
 
 #: Uncompressed bytes of a parquet row group. datasets aims at 100 MB; a third of that keeps the
-#: writer's memory (the group's rows, then its encoded pages) near 100 MB instead of 300 MB, and
-#: readers lose nothing measurable (row groups only need to be large enough to compress well).
+#: writer's memory (the group's rows, then its encoded pages) near 100 MB instead of 300 MB; the
+#: groups stay large enough to compress well and to be read a group at a time.
 ROW_GROUP_BYTES = 32 * 2**20
 
 

@@ -362,10 +362,8 @@ def similar_pairs(
     sims = np.empty(len(pairs), dtype=np.float64)
     for start in range(0, len(pairs), _VERIFY_PAIRS):
         chunk = pairs[start : start + _VERIFY_PAIRS]
-        data = _Shingles(ds, ngram)
+        data = _Shingles(ds, ngram)  # the previous slice's sets go with the previous cache
         data.prefetch(chunk.ravel())
         sims[start : start + len(chunk)] = [jaccard(data[i], data[j]) for i, j in chunk.tolist()]
-        del data
-        release_mapped_pages()
     verified = sims >= threshold
     return pairs[verified], sims[verified]
