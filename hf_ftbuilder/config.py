@@ -49,6 +49,7 @@ __all__ = [
     "Report",
     "Source",
     "SitemapSource",
+    "SourceColumns",
     "Split",
     "TextDirSource",
     "UrlsSource",
@@ -67,9 +68,39 @@ class _Section(BaseModel):
 # --- sources --------------------------------------------------------------------------------
 
 
-class _FileSource(_Section):
-    path: str = Field(description="a file, or a glob such as raw/*.jsonl, relative to the recipe")
+class SourceColumns(_Section):
+    """Which input columns hold the text and the metadata the project fills.
+
+    A column named like a metadata column (``date``, ``url``, ``title``, ``author``, ``language``)
+    fills it as it is; ``<name>_column`` maps a column of another name onto it (the file's own
+    column of that name is then kept as ``source_<name>``).
+    """
+
     text_column: str = "text"
+    date_column: str | None = Field(None, description="the column that fills date (e.g. published)")
+    url_column: str | None = Field(None, description="the column that fills url")
+    title_column: str | None = Field(None, description="the column that fills title (e.g. headline)")
+    author_column: str | None = Field(None, description="the column that fills author")
+    language_column: str | None = Field(None, description="the column that fills language (e.g. lang)")
+
+    def metadata_columns(self) -> dict[str, str]:
+        """Project column -> input column, for the ``<name>_column`` keys that are set."""
+        mapped = {"date": self.date_column, "url": self.url_column, "title": self.title_column,
+                  "author": self.author_column, "language": self.language_column}
+        return {name: column for name, column in mapped.items() if column is not None}
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> SourceColumns:
+        mapped = self.metadata_columns()
+        used = [self.text_column, *mapped.values()]
+        twice = sorted({c for c in used if used.count(c) > 1})
+        if twice:
+            raise ValueError(f"text_column and the <name>_column keys must name different columns; got {twice} twice")
+        return self
+
+
+class _FileSource(SourceColumns):
+    path: str = Field(description="a file, or a glob such as raw/*.jsonl, relative to the recipe")
 
 
 class JsonlSource(_FileSource):
@@ -109,13 +140,12 @@ class HtmlDirSource(_Section):
     patterns: list[str] = Field(default_factory=lambda: ["**/*.html", "**/*.htm", "**/*.html.gz"])
 
 
-class HfSource(_Section):
+class HfSource(SourceColumns):
     """A dataset saved with ``save_to_disk``, a local folder of parquet/jsonl/csv files, or a Hub id."""
 
     type: Literal["hf"]
     path: str
     split: str = Field("train", description="the split to read, or all (every split, in order)")
-    text_column: str = "text"
 
 
 class UrlsSource(_Section):

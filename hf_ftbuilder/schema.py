@@ -36,10 +36,16 @@ DROP_REASON = "drop_reason"
 DUP_OF = "dup_of"
 SIMILARITY = "similarity"
 
+# A file source's columns of these names fill the project's columns as they are (or the columns
+# its ``<name>_column`` keys name do); web, WARC and extraction fill them for pages.
+FILE_METADATA_COLUMNS = (DATE, URL, TITLE, AUTHOR, LANGUAGE)
+
 # An input column with one of these names is kept as ``source_<name>`` unless it is the
-# configured text or label column.
-RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, URL, TITLE, DATE)
+# configured text or label column: the project itself fills these.
+RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, *STAGE_COLUMNS, HTML, DROP_REASON, DUP_OF,
+            SIMILARITY)
 RENAMED_PREFIX = "source_"
+
 
 SPLITS = ("train", "validation", "test")
 

@@ -12,7 +12,7 @@ import pytest
 
 from hf_ftbuilder.collect import collect, row_id
 from hf_ftbuilder.config import parse_config
-from hf_ftbuilder.errors import SourceError, StageError
+from hf_ftbuilder.errors import ConfigError, SourceError, StageError
 
 from .conftest import DATA
 
@@ -56,12 +56,50 @@ def test_jsonl_line_that_is_not_an_object(tmp_path: Path) -> None:
 
 
 def test_csv_reads_strings_and_renames_reserved_columns(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text('id,body,label,title\n7,"hello, world",spam,T1\n8,bye,ham,T2\n', encoding="utf-8")
+    (tmp_path / "a.csv").write_text(
+        'id,body,label,title,label_score,dup_cluster\n7,"hello, world",spam,T1,0.5,c\n8,bye,ham,T2,0.7,d\n',
+        encoding="utf-8",
+    )
     ds, _ = _collect(tmp_path, {"type": "csv", "path": "a.csv", "text_column": "body"})
-    assert ds.column_names == ["id", "text", "source", "source_id", "label", "source_title"]
+    # The project fills id, label_score and dup_cluster itself: the file's are kept aside. A file's
+    # title is the row's title.
+    assert ds.column_names == ["id", "text", "source", "source_id", "label", "title", "source_label_score",
+                               "source_dup_cluster"]
     assert ds["text"] == ["hello, world", "bye"]
     assert ds["source_id"] == ["7", "8"]
     assert ds["label"] == ["spam", "ham"]
+    assert ds["title"] == ["T1", "T2"]
+
+
+def test_file_metadata_columns_fill_the_projects_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(
+        '{"text": "a", "date": "2024-01-02", "url": "https://x.org/a", "author": "Ann", "language": "en"}\n',
+        encoding="utf-8",
+    )
+    ds, _ = _collect(tmp_path, {"type": "jsonl", "path": "a.jsonl"})
+    assert ds.column_names == ["id", "text", "source", "date", "url", "author", "language"]
+    assert ds[0] == {"id": row_id("0:a.jsonl:0"), "text": "a", "source": "jsonl:a.jsonl", "date": "2024-01-02",
+                     "url": "https://x.org/a", "author": "Ann", "language": "en"}
+
+
+def test_column_keys_map_other_names_and_win_over_the_files_own(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("body,published,date,lang,headline\nhi,2024-03-04,yesterday,de,H\n",
+                                    encoding="utf-8")
+    ds, _ = _collect(tmp_path, {"type": "csv", "path": "a.csv", "text_column": "body", "date_column": "published",
+                                "language_column": "lang", "title_column": "headline"})
+    assert ds.column_names == ["id", "text", "source", "date", "source_date", "language", "title"]
+    assert (ds["date"], ds["source_date"], ds["language"], ds["title"]) == (["2024-03-04"], ["yesterday"], ["de"], ["H"])
+
+
+def test_a_mapped_column_that_is_missing_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("text,when\nhi,2024\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a\.csv: no column 'published' for date \(date_column; columns: text, when\)"):
+        _collect(tmp_path, {"type": "csv", "path": "a.csv", "date_column": "published"})
+
+
+def test_one_column_cannot_fill_two_names() -> None:
+    with pytest.raises(ConfigError, match=r"sources\[0\]: .*got \['body'\] twice"):
+        _sources({"type": "csv", "path": "a.csv", "text_column": "body", "title_column": "body"})
 
 
 def test_label_column_other_than_label_renames_an_input_label(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 Rows keep input order (sources in recipe order, rows in file order). Each row's ``id`` is the
 first 16 hex digits of sha256 over its origin, ``<source index>:<path relative to the
-recipe>:<row number>``, so it stays the same from build to build. Input columns whose names the
-project uses (``id, text, source, label, ...``) are kept as ``source_<name>``, except the
-configured text and label columns.
+recipe>:<row number>``, so it stays the same from build to build. A file's ``date``, ``url``,
+``title``, ``author`` and ``language`` columns (or the columns its ``<name>_column`` keys name) fill
+the project's columns of those names; input columns named like the columns the project fills itself
+(``id, text, source, label, label_score, ...``) are kept as ``source_<name>``, except the configured
+text and label columns.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..config import (
     ParquetSource,
     SitemapSource,
     Source,
+    SourceColumns,
     TextDirSource,
     UrlsSource,
     WarcSource,
@@ -77,15 +80,31 @@ def _expand(pattern: str, base_dir: Path) -> list[Path]:
     return [full]
 
 
-def _rename_columns(table: pa.Table, *, text_column: str, label_column: str | None, where: str) -> pa.Table:
+def _rename_columns(table: pa.Table, cols: SourceColumns, *, label_column: str | None, where: str) -> pa.Table:
+    """Give the input's columns the project's names.
+
+    The text column becomes ``text``; the ``<name>_column`` keys' columns become ``date``, ``url``,
+    ... (a column of the file already called so is then kept as ``source_<name>``); a column named
+    like one the project fills itself (``id``, ``label_score``, ``dup_cluster``, ...) is kept as
+    ``source_<name>``, except the configured label column; every other column keeps its name.
+    """
     names = table.column_names
+    text_column = cols.text_column
     if text_column not in names:
         raise SourceError(f"{where}: no text column {text_column!r} (columns: {', '.join(names) or 'none'})")
+    mapped = {column: target for target, column in cols.metadata_columns().items()}
+    for column in mapped:
+        if column not in names:
+            raise SourceError(f"{where}: no column {column!r} for {mapped[column]} "
+                              f"({mapped[column]}_column; columns: {', '.join(names)})")
+    displaced = set(mapped.values())
     renamed = []
     for name in names:
         if name == text_column:
             renamed.append(schema.TEXT)
-        elif name == label_column or name not in schema.RESERVED:
+        elif name in mapped:
+            renamed.append(mapped[name])
+        elif name == label_column or (name not in schema.RESERVED and name not in displaced):
             renamed.append(name)
         else:
             renamed.append(schema.RENAMED_PREFIX + name)
@@ -127,7 +146,7 @@ def _read_source(
                     continue
                 if isinstance(src, ParquetSource):
                     table = decode_class_labels(table, _features_of(table))
-                table = _rename_columns(table, text_column=src.text_column, label_column=label_column, where=str(path))
+                table = _rename_columns(table, src, label_column=label_column, where=str(path))
                 origins = [f"{index}:{rel}:{offset + i}" for i in range(table.num_rows)]
                 offset += table.num_rows
                 yield _with_identity(table, origins, f"{src.type}:{rel}")
@@ -151,7 +170,7 @@ def _read_source(
         table, digest = read_hf(local_path if local else src.path, split=src.split, local=local)
         digests[f"{where}[{src.split}]"] = digest
         if table.num_rows:
-            table = _rename_columns(table, text_column=src.text_column, label_column=label_column, where=where)
+            table = _rename_columns(table, src, label_column=label_column, where=where)
             origins = [f"{index}:{where}[{src.split}]:{i}" for i in range(table.num_rows)]
             tables.append(_with_identity(table, origins, f"hf:{where}"))
     elif isinstance(src, WarcSource):
