@@ -707,6 +707,48 @@ def parse_config(data: Any, base_dir: str | Path | None = None) -> Recipe:
     return recipe.with_base_dir(base_dir if base_dir is not None else Path.cwd())
 
 
+#: A recipe is a page of YAML; a file larger than this is not one (and is not read further).
+MAX_RECIPE_BYTES = 1_000_000
+#: YAML aliases in one recipe: a few reuse a source or a section; thousands nest into a
+#: billion-laughs document that takes validation exponential time.
+MAX_ALIASES = 100
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(f"key {key!r} given twice (lines {first.line + 1} and {again.line + 1})")
+        self.problem = str(self)
+        self.problem_mark = again
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no tags that build objects) that refuses what a recipe must not hold:
+    a key given twice in one mapping (YAML says keys are unique; PyYAML keeps the last silently),
+    and more than ``MAX_ALIASES`` aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (*name); write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                continue  # left to the base loader, which refuses an unhashable key
+            if key in seen:
+                raise _DuplicateKey(key, seen[key], key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> Recipe:
     """Read and validate a YAML recipe.
 
@@ -721,17 +763,26 @@ def load_config(path: str | Path) -> Recipe:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_RECIPE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"recipe not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise ConfigError(f"recipe {path} is larger than {MAX_RECIPE_BYTES:,} bytes; is it a recipe?")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read recipe {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, _DuplicateKey):
+            where = str(path)
         raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     try:
         return parse_config(data, base_dir=path.parent)

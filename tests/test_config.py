@@ -120,3 +120,30 @@ def test_to_yaml_round_trips() -> None:
     recipe = parse_config({**BASE, "clean": {"min_words": 3}})
     again = Recipe.model_validate(yaml.safe_load(recipe.to_yaml()))
     assert again.model_dump() == recipe.model_dump()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("name: x\nseed: 1\nsources: [{type: csv, path: a.csv}]\nseed: 2\n", "key 'seed' given twice (lines 2 and 4)"),
+    ("name: x\nsources: [{type: csv, path: a.csv}]\nlabel: {method: column}\nlabel:\n  method: kmeans\n",
+     "key 'label' given twice (lines 3 and 4)"),
+    ("name: x\nsources:\n  - {type: csv, path: a.csv, path: b.csv}\n", "key 'path' given twice (lines 3 and 3)"),
+])
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path, text: str, message: str) -> None:
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "r.yaml")
+    assert str(info.value) == f"{tmp_path / 'r.yaml'}: not valid YAML ({message})"
+
+
+def test_a_billion_laughs_recipe_is_refused_before_it_is_expanded(tmp_path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 80)]
+    (tmp_path / "r.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(more than 100 aliases"):
+        load_config(tmp_path / "r.yaml")
+
+
+def test_a_recipe_is_read_with_a_bound(tmp_path) -> None:
+    (tmp_path / "r.yaml").write_bytes(b"name: x\n" + b"#" * 1_100_000)
+    with pytest.raises(ConfigError, match=r"r\.yaml is larger than 1,000,000 bytes"):
+        load_config(tmp_path / "r.yaml")
