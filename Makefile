@@ -1,6 +1,7 @@
 # make build  - build the demo recipe (dataset_scripts/demo.yaml) into build/demo, offline
 # make test   - run the test suite (needs only what is in this repository)
 # make check-shared - checks on the larger real data in ../shared/data
+# make check-install - a light install (no extras) in a fresh venv builds without torch (needs the index)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,14 +9,14 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: build test check-shared install clean
+.PHONY: build test check-shared check-install install clean
 
 # torch goes in first and pinned: left to the resolver, transformers would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[all,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +29,9 @@ test: $(STAMP)
 
 check-shared: $(STAMP)
 	$(BIN)/python -m pytest -q -m shared
+
+check-install: $(STAMP)
+	$(BIN)/python -m pytest -q -m install
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -9,59 +9,70 @@ import sys
 from . import __version__
 from .config import STAGES, load_config
 from .errors import FtBuilderError
+from .progress import no_bars, quiet_libraries
 
 __all__ = ["main"]
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v, -q and --debug, on the top level and on every subcommand (either place works).
+
+    The subcommands' copies default to SUPPRESS, so ``ftbuild -q build r.yaml`` keeps the
+    top level's ``-q`` and ``ftbuild build r.yaml -q`` sets it.
+    """
+    default = {} if top else {"default": argparse.SUPPRESS}
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="warnings and errors only: no progress bars, no library notices", **default)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors", **default)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftbuild", description="Build fine-tuning datasets from YAML recipes.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="build a dataset from a recipe")
+    def command(name: str, **kwargs: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, **kwargs)
+        _common(cmd, top=False)
+        return cmd
+
+    build = command("build", help="build a dataset from a recipe")
     build.add_argument("recipe", help="the YAML recipe")
     build.add_argument("--output", "-o", help="output folder (default: output.dir or build/<name>)")
     build.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier build")
     build.add_argument("--until", choices=STAGES, help="stop after this stage and write what stands")
     build.add_argument("--refresh", action="store_true", help="fetch web pages again, ignoring the fetch cache")
-    _verbosity(build)
 
-    crawl = sub.add_parser("crawl", help="run the collect stage only (fetch web sources into the cache) and report")
+    crawl = command("crawl", help="run the collect stage only (fetch web sources into the cache) and report")
     crawl.add_argument("recipe", help="the YAML recipe")
     crawl.add_argument("--refresh", action="store_true", help="fetch web pages again, ignoring the fetch cache")
-    _verbosity(crawl)
 
-    label = sub.add_parser("label", help="manual labelling: export annotation tasks")
+    label = command("label", help="manual labelling: export annotation tasks")
     label_sub = label.add_subparsers(dest="label_command", required=True)
     export = label_sub.add_parser("export", help="write one annotation task per row (after dedup)")
+    _common(export, top=False)
     export.add_argument("recipe", help="the YAML recipe")
     export.add_argument("--format", choices=("csv", "jsonl", "label-studio"), default="csv", dest="fmt")
     export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>)")
-    _verbosity(export)
 
-    push = sub.add_parser("push", help="upload a built folder to a dataset repo on the Hub")
+    push = command("push", help="upload a built folder to a dataset repo on the Hub")
     push.add_argument("output", help="the build folder")
     push.add_argument("--repo-id", required=True, help="org/name")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--revision", help="a branch to push to (created if missing; default main)")
     push.add_argument("--include-review", action="store_true", help="also upload dropped/ and review/")
-    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded; send nothing")
-    _verbosity(push)
+    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded and deleted; write nothing")
 
-    card = sub.add_parser("card", help="redo a build's README card and plots from its quality.json (after a template edit)")
+    card = command("card", help="redo a build's README card and plots from its quality.json (after a template edit)")
     card.add_argument("output", help="the build folder")
     card.add_argument("--template", help="a Jinja card template (default: the shipped one)")
 
-    validate = sub.add_parser("validate", help="check a recipe and print it with every default filled in")
+    validate = command("validate", help="check a recipe and print it with every default filled in")
     validate.add_argument("recipe", help="the YAML recipe")
     return parser
-
-
-def _verbosity(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    group.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
@@ -73,14 +84,21 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     root.setLevel(level)
     root.propagate = False
     if quiet:
-        import datasets
+        quiet_libraries(logging.WARNING)
 
-        datasets.disable_progress_bars()
+
+def _progress(quiet: bool) -> bool:
+    """Bars only for a person watching: not with -q, and not into a file or a CI log."""
+    return not quiet and sys.stderr.isatty()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``ftbuild``; returns the exit code (2 for project errors)."""
     args = _parser().parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    progress = _progress(args.quiet)
+    if not progress:
+        no_bars()
     try:
         if args.command == "validate":
             recipe = load_config(args.recipe)
@@ -94,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
             path = rerender_card(Path(args.output), template=Path(args.template) if args.template else None)
             print(f"wrote {path}")
             return 0
-        _configure_logging(args.verbose, args.quiet)
         if args.command == "push":
             from .push import push
 
@@ -108,19 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import build, crawl, export_tasks
 
         if args.command == "label":
-            written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=not args.quiet)
+            written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=progress)
             print("wrote " + ", ".join(str(p) for p in written))
             return 0
 
         if args.command == "crawl":
-            stats = crawl(args.recipe, refresh=args.refresh, progress=not args.quiet)
+            stats = crawl(args.recipe, refresh=args.refresh, progress=progress)
             fetch = stats.details.get("fetch", {})
             print(f"collected {stats.rows_out} of {stats.rows_in} pages; "
                   f"failed: {', '.join(f'{k}={v}' for k, v in stats.dropped.items()) or 'none'}; "
                   f"requests={fetch.get('requests', 0)}, from_cache={fetch.get('from_cache', 0)}")
             return 0
         result = build(args.recipe, output_dir=args.output, overwrite=args.overwrite, until=args.until,
-                       refresh=args.refresh, progress=not args.quiet)
+                       refresh=args.refresh, progress=progress)
         sizes = ", ".join(f"{name}={entry['num_rows']}" for name, entry in result.quality["splits"].items())
         print(f"built {result.output_dir} ({sizes})")
         return 0

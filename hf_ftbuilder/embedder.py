@@ -36,6 +36,7 @@ from datasets import Dataset, Features, List, Value
 from datasets.fingerprint import Hasher
 
 from .errors import ConfigError
+from .progress import quiet_model_loading, step_bar
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -187,8 +188,9 @@ class EmbedBatch:
             self._tokenizer, model = _LOADED[loaded_key]
         else:
             try:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.ref)
-                model = AutoModel.from_pretrained(self.ref)
+                with quiet_model_loading():
+                    self._tokenizer = AutoTokenizer.from_pretrained(self.ref)
+                    model = AutoModel.from_pretrained(self.ref)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from exc
             model.eval()
@@ -300,9 +302,10 @@ class Embedder:
         engine = self.engine or LocalEngine()
         if isinstance(engine, LocalEngine):
             step: Any = self._step  # this process's instance: its model stays loaded between calls
-            out = texts.map(step, batched=True, batch_size=_SORT_WINDOW, remove_columns=texts.column_names,
-                            features=Features({_VECTOR: List(Value("float32"))}), desc=desc,
-                            new_fingerprint=Hasher.hash([texts._fingerprint, self.key]))
+            with step_bar(self.progress and engine.progress):
+                out = texts.map(step, batched=True, batch_size=_SORT_WINDOW, remove_columns=texts.column_names,
+                                features=Features({_VECTOR: List(Value("float32"))}), desc=desc,
+                                new_fingerprint=Hasher.hash([texts._fingerprint, self.key]))
         else:
             out = engine.map_model(
                 texts, EmbedBatch, init_kwargs={"ref": self.ref, **self._step_kwargs},

@@ -37,6 +37,7 @@ from datasets.fingerprint import Hasher
 from .config import Execution
 from .errors import ConfigError, MissingDependencyError
 from .memory import release_mapped_pages
+from .progress import step_bar
 
 __all__ = ["Engine", "LocalEngine", "RayEngine", "make_engine"]
 
@@ -57,6 +58,7 @@ class Engine(Protocol):
     """Runs batch functions and model steps over a dataset (see the module docstring)."""
 
     name: str
+    progress: bool
 
     def map(
         self,
@@ -110,12 +112,18 @@ class _ReleasingPages:
 
 
 class LocalEngine:
-    """``Dataset.map``, in ``num_cpus`` processes for large inputs (default: every core)."""
+    """``Dataset.map``, in ``num_cpus`` processes for large inputs (default: every core).
+
+    Args:
+        num_cpus: processes for a map of at least ``PARALLEL_MIN_ROWS`` rows.
+        progress: draw each step's bar (labelled with its ``desc``).
+    """
 
     name = "local"
 
-    def __init__(self, num_cpus: int | None = None) -> None:
+    def __init__(self, num_cpus: int | None = None, *, progress: bool = True) -> None:
         self.num_cpus = num_cpus or os.cpu_count() or 1
+        self.progress = progress
 
     def map(
         self,
@@ -130,10 +138,11 @@ class LocalEngine:
         fingerprint: str | None = None,
     ) -> Dataset:
         num_proc = self.num_cpus if self.num_cpus > 1 and ds.num_rows >= PARALLEL_MIN_ROWS else None
-        return ds.map(
-            _ReleasingPages(fn), batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,
-            remove_columns=remove_columns, desc=desc, num_proc=num_proc, new_fingerprint=fingerprint,
-        )
+        with step_bar(self.progress):
+            return ds.map(
+                _ReleasingPages(fn), batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,
+                remove_columns=remove_columns, desc=desc, num_proc=num_proc, new_fingerprint=fingerprint,
+            )
 
     def map_model(
         self,
@@ -148,10 +157,11 @@ class LocalEngine:
         fingerprint: str,
     ) -> Dataset:
         # One process: the model's own threads use the cores, and a second copy would double memory.
-        return ds.map(
-            model_cls(**init_kwargs), batched=True, batch_size=batch_size, features=features,
-            remove_columns=remove_columns, desc=desc, new_fingerprint=fingerprint,
-        )
+        with step_bar(self.progress):
+            return ds.map(
+                model_cls(**init_kwargs), batched=True, batch_size=batch_size, features=features,
+                remove_columns=remove_columns, desc=desc, new_fingerprint=fingerprint,
+            )
 
     def close(self) -> None:
         pass
@@ -193,11 +203,13 @@ class RayEngine:
             cluster running on this machine; anything else is a Ray address (``ray://host:10001``).
         num_cpus: CPUs of the local cluster, and actors per model step.
         cache_dir: results go to ``<cache_dir>/datasets/ray``.
+        progress: draw each step's bar.
     """
 
     name = "ray"
 
-    def __init__(self, *, address: str = "local", num_cpus: int | None = None, cache_dir: Path) -> None:
+    def __init__(self, *, address: str = "local", num_cpus: int | None = None, cache_dir: Path,
+                 progress: bool = True) -> None:
         try:
             import ray  # noqa: F401
             import ray.data  # noqa: F401
@@ -206,6 +218,7 @@ class RayEngine:
         self.address = address
         self.num_cpus = num_cpus
         self.folder = cache_dir / "datasets" / "ray"
+        self.progress = progress
         self._started = False
 
     def _ray(self) -> Any:
@@ -304,7 +317,7 @@ class RayEngine:
 
         try:
             with ArrowWriter(features=features, path=tmp) as writer, \
-                    tqdm(total=ds.num_rows, desc=f"{desc} (ray)", unit="rows", disable=ds.num_rows < 2) as bar:
+                    tqdm(total=ds.num_rows, desc=f"{desc} (ray)", unit="rows", disable=not self.progress or ds.num_rows < 2) as bar:
                 for start in range(0, max(1, ds.num_rows), window_rows):
                     window = ds.select(range(start, min(start + window_rows, ds.num_rows))).with_format("arrow")
                     blocks = [ray.put(block) for block in window.iter(batch_size=block_rows)]
@@ -340,8 +353,8 @@ def _open(path: Path, fingerprint: str) -> Dataset:
     return ds
 
 
-def make_engine(cfg: Execution, cache_dir: Path) -> Engine:
-    """The engine a recipe's ``execution`` section asks for."""
+def make_engine(cfg: Execution, cache_dir: Path, *, progress: bool = True) -> Engine:
+    """The engine a recipe's ``execution`` section asks for (``progress``: draw the steps' bars)."""
     if cfg.engine == "ray":
-        return RayEngine(address=cfg.address, num_cpus=cfg.num_cpus, cache_dir=cache_dir)
-    return LocalEngine(cfg.num_cpus)
+        return RayEngine(address=cfg.address, num_cpus=cfg.num_cpus, cache_dir=cache_dir, progress=progress)
+    return LocalEngine(cfg.num_cpus, progress=progress)

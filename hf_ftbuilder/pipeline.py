@@ -20,6 +20,7 @@ from datasets import DatasetDict
 from . import clean as clean_stage
 from . import collect as collect_stage
 from . import dedup as dedup_stage
+from . import extras
 from . import extract as extract_stage
 from . import label as label_stage
 from . import quality as report_stage
@@ -32,6 +33,7 @@ from .engine import Engine, make_engine
 from .errors import ConfigError, StageError
 from .label import manual
 from .memory import StagePeak, peak_rss_mb, release
+from .progress import library_bars_off
 from .split.balance import balance as balance_stage
 from .stats import StageStats
 
@@ -121,6 +123,42 @@ def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, Sta
     )
 
 
+def required_extras(recipe: Recipe, stop: int) -> list[tuple[str, str]]:
+    """The extras the stages up to ``stop`` need, as ``(extra, recipe setting)`` pairs.
+
+    Figures of the report that only the defaults ask for (token counts, semantic diversity, plots)
+    are not here: without their extra the report leaves them out and says so.
+    """
+    def runs(stage: str) -> bool:
+        return stage_index(stage) <= stop
+
+    needs: list[tuple[str, str]] = []
+    label = recipe.label
+    if label is not None and runs("label"):
+        if label.method in ("zero_shot", "embedding"):
+            needs.append(("models", f"label.method: {label.method}"))
+        if label.method == "kmeans" and label.kmeans.features == "embedding":
+            needs.append(("models", "label.kmeans.features: embedding"))
+        if label.method == "manual" and label.suggest:
+            needs.append(("models", f"label.suggest: {label.suggest}"))
+    if runs("split") and recipe.leakage.enabled and recipe.leakage.embedding:
+        needs.append(("models", "leakage.embedding: true"))
+    if runs("report"):
+        if recipe.report.embedding_baseline and label is not None and runs("label"):
+            needs.append(("models", "report.embedding_baseline: true"))
+        if recipe.report.tokenizer not in (None, "none"):
+            needs.append(("models", f"report.tokenizer: {recipe.report.tokenizer}"))
+    if recipe.execution.engine == "ray":
+        needs.append(("ray", "execution.engine: ray"))
+    return needs
+
+
+def _check_extras(recipe: Recipe, stop: int) -> None:
+    """Stop before any work when the recipe asks for a part whose packages are not installed."""
+    for extra, feature in required_extras(recipe, stop):
+        extras.require(extra, feature)
+
+
 def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool = True) -> StageStats:
     """Run the collect stage only: fetch (or read) every source and fill the fetch cache.
 
@@ -128,7 +166,8 @@ def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool 
         The collect stage's stats: rows kept, failures per reason, requests made and cache hits.
     """
     recipe = config if isinstance(config, Recipe) else load_config(config)
-    _, stats = _collect(recipe, refresh=refresh, progress=progress)
+    with library_bars_off():
+        _, stats = _collect(recipe, refresh=refresh, progress=progress)
     logger.info(stats.summary())
     return stats
 
@@ -185,9 +224,11 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
-    with _engine(recipe) as engine:
+    method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
+    if method:
+        extras.require("models", f"label export with suggestions from {method}")
+    with library_bars_off(), _engine(recipe, progress=progress) as engine:
         ds, _ = _rows(recipe, _Run(), stage_index("dedup"), refresh=refresh, progress=progress, engine=engine)
-        method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
         suggestions, suggested_by = None, None
         if method:
             labels, scores, suggested_by, _ = label_stage.suggest(
@@ -242,15 +283,16 @@ def build(
     out_dir = Path(output_dir) if output_dir is not None else recipe.output_dir()
     overwrite = recipe.output.overwrite if overwrite is None else overwrite
     write_stage.check_output_dir(out_dir, overwrite=overwrite)
-    with _engine(recipe) as engine:
+    _check_extras(recipe, stop)
+    with library_bars_off(), _engine(recipe, progress=progress) as engine:
         return _build(recipe, engine, out_dir=out_dir, overwrite=overwrite, until=until, stop=stop, refresh=refresh,
                       progress=progress)
 
 
 @contextmanager
-def _engine(recipe: Recipe) -> Iterator[Engine]:
-    engine = make_engine(recipe.execution, recipe.resolved_cache_dir())
-    logger.info("engine: %s", engine.name)
+def _engine(recipe: Recipe, *, progress: bool) -> Iterator[Engine]:
+    engine = make_engine(recipe.execution, recipe.resolved_cache_dir(), progress=progress)
+    logger.debug("engine: %s", engine.name)
     try:
         yield engine
     finally:

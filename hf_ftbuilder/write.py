@@ -212,7 +212,8 @@ def write(
         quality["card"] = {"name": recipe.name, "seed": recipe.seed, "versions": _versions(),
                            "metadata": recipe.card.model_dump(mode="json", exclude={"template"})}
         quality["examples"] = _examples(stages, recipe.report.examples_per_reason)
-        quality["images"] = render_plots(quality, tmp / "images") if recipe.report.plots else {}
+        plots = recipe.report.plots and "plots" not in quality.get("left_out", {})
+        quality["images"] = render_plots(quality, tmp / "images") if plots else {}
         (tmp / QUALITY_FILE).write_text(json.dumps(quality, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)

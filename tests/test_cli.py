@@ -121,3 +121,18 @@ def test_console_script_version() -> None:
     exe = Path(sys.executable).with_name("ftbuild")
     done = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"ftbuild {hf_ftbuilder.__version__}"
+
+
+@pytest.mark.parametrize("command", [
+    ["build", "r.yaml"], ["crawl", "r.yaml"], ["label", "export", "r.yaml"], ["push", "out", "--repo-id", "o/n"],
+    ["card", "out"], ["validate", "r.yaml"],
+])
+def test_verbosity_and_debug_work_before_or_after_every_command(command: list[str]) -> None:
+    from hf_ftbuilder.cli import _parser
+
+    after = _parser().parse_args([*command, "-q", "--debug"])
+    before = _parser().parse_args(["-q", "--debug", *command])
+    plain = _parser().parse_args(command)
+    assert (after.quiet, after.debug, after.verbose) == (before.quiet, before.debug, before.verbose) == (True, True, False)
+    assert (plain.quiet, plain.debug, plain.verbose) == (False, False, False)
+    assert _parser().parse_args(["-v", *command]).verbose and _parser().parse_args([*command, "-v"]).verbose

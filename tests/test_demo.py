@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,11 +18,44 @@ import hf_ftbuilder
 from .conftest import REPO
 
 
+FTBUILD = [sys.executable, "-m", "hf_ftbuilder"]
+DEMO = REPO / "dataset_scripts" / "demo.yaml"
+# What a progress bar leaves in a log: tqdm's bar, rate and carriage returns.
+BAR_TEXT = re.compile(r"\r|\d+%\||it/s|examples/s|Flattening|Casting|Creating parquet|Loading weights")
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The demo built as a user runs it, with stderr a pipe (as in CI), not a terminal."""
     out = tmp_path_factory.mktemp("demo") / "demo"
-    hf_ftbuilder.build(REPO / "dataset_scripts" / "demo.yaml", output_dir=out)
-    return out
+    run = subprocess.run([*FTBUILD, "build", str(DEMO), "-o", str(out)], capture_output=True, text=True,
+                         cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr
+    return out, run
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run: tuple[Path, subprocess.CompletedProcess]) -> Path:
+    return demo_run[0]
+
+
+def test_a_build_into_a_log_has_one_line_per_stage_and_no_bars(demo_run) -> None:
+    out, run = demo_run
+    lines = run.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == list(hf_ftbuilder.STAGES), run.stderr
+    assert lines[3].startswith("dedup: kept 5061/5574 (exact_duplicate=429, near_duplicate=84) (")
+    assert not BAR_TEXT.search(run.stderr), run.stderr
+    assert run.stdout == f"built {out} (train=4049, validation=506, test=506)\n"
+
+
+def test_quiet_says_nothing_below_warning(demo_run) -> None:
+    out, _ = demo_run
+    # -q after the subcommand, --debug before it: both places take both.
+    run = subprocess.run([*FTBUILD, "--debug", "build", str(DEMO), "-o", str(out), "--overwrite", "-q"],
+                         capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert run.stdout == f"built {out} (train=4049, validation=506, test=506)\n"
 
 
 def test_demo_loads_with_class_labels_and_counts_agree(demo: Path) -> None:

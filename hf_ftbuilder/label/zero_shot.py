@@ -21,6 +21,7 @@ from ..config import Label
 from ..embedder import model_fingerprint
 from ..engine import Engine, LocalEngine
 from ..errors import ConfigError
+from ..progress import quiet_model_loading
 
 __all__ = ["ZeroShotBatch", "ZeroShotClassifier", "predict"]
 
@@ -48,7 +49,8 @@ class ZeroShotClassifier:
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             try:
-                pipe = pipeline("zero-shot-classification", model=self.model, device=device)
+                with quiet_model_loading():
+                    pipe = pipeline("zero-shot-classification", model=self.model, device=device)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"label.model: cannot load {self.model!r}: {str(exc).splitlines()[0]}") from exc
             if pipe.entailment_id == -1:

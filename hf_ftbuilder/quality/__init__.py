@@ -14,7 +14,9 @@ Sections (each a key of ``quality.json``):
   pairwise cosine distance and the number of clusters the sample covers (best silhouette);
 - ``label_provenance``: rows per ``label_source`` and the score histogram;
 - ``baseline``: TF-IDF + logistic regression cross-validated on train, then scored on validation
-  and test (optionally on frozen embeddings too).
+  and test (optionally on frozen embeddings too);
+- ``left_out``: figures the defaults ask for whose extra is not installed (``tokens`` and
+  ``semantic_diversity`` need ``models``, ``plots`` needs ``plots``), each with that extra.
 
 Rows that balancing added to train (``augmented_from``) are left out of the baseline and of the
 noise estimate: copies in both folds would flatter the scores.
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
-from .. import schema
+from .. import extras, schema
 from ..arrow_cache import add_columns
 from ..config import Report
 from ..engine import Engine, LocalEngine
@@ -308,7 +310,15 @@ def report(
     sections: dict[str, Any] = {"splits": splits}
     first = next(iter(dd.values()))
     feature = first.features.get(schema.LABEL)
+    # Figures the defaults ask for but whose packages are not installed: left out, and said so.
+    left_out: dict[str, str] = {}
     tokenizer = None if cfg.tokenizer == "none" else (cfg.tokenizer or DEFAULT_TOKENIZER)
+    if tokenizer is not None and not extras.available("models"):
+        left_out["tokens"], tokenizer = "models", None
+    if cfg.diversity_sample and not extras.available("models"):
+        left_out["semantic_diversity"] = "models"
+    if cfg.plots and not extras.available("plots"):
+        left_out["plots"] = "plots"
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
     sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
@@ -324,7 +334,7 @@ def report(
     sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
-    if cfg.diversity_sample and total_rows > 2:
+    if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out:
         sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
         release()  # the embedding model's memory, before the baseline's matrices
     languages = _value_counts(dd, schema.LANGUAGE)
@@ -366,6 +376,10 @@ def report(
             sections["noise"]["labels"] = noise
         if issues is not None:
             review["label_issues"] = issues
+    if left_out:
+        sections["left_out"] = left_out
+        logger.info("report: left out %s (install %s)", ", ".join(left_out),
+                       ", ".join(sorted({f"hf_ftbuilder[{extra}]" for extra in left_out.values()})))
     rows = sum(e["num_rows"] for e in splits.values())
     stats = StageStats(name="report", rows_in=rows, rows_out=rows)
     stats.review_rows = review
