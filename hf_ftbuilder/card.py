@@ -7,19 +7,20 @@ renders it and writes the YAML header.
 
 from __future__ import annotations
 
-import functools
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from . import schema
-from .label import REVIEW_REASONS
+from .errors import ConfigError
+from .hub_metadata import annotations_creators, size_category
 
-__all__ = ["DEFAULT_TEMPLATE", "known_languages", "known_licenses", "render_card", "size_category", "template_text"]
+__all__ = ["DEFAULT_TEMPLATE", "render_card", "template_text"]
 
 DEFAULT_TEMPLATE = "dataset_card.md"
 
@@ -46,41 +47,46 @@ _COLUMN_DOCS = {
 }
 
 
-def size_category(n: int) -> str:
-    """The Hub's size category for ``n`` rows (``1K<n<10K``, ...)."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
-              (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T")]
-    for bound, name in bounds:
-        if n < bound:
-            assert name in _datasets_resource("size_categories.json")
-            return name
-    return "n>1T"
-
-
-@functools.cache
-def _datasets_resource(name: str) -> Any:
-    """A list that ``datasets`` ships for validating card metadata (languages, size categories)."""
-    return json.loads(resources.files("datasets.utils.resources").joinpath(name).read_text(encoding="utf-8"))
-
-
-def known_languages() -> set[str]:
-    """Language codes a dataset card may name (the list ``datasets`` ships)."""
-    return set(_datasets_resource("languages.json"))
-
-
-@functools.cache
-def known_licenses() -> frozenset[str]:
-    """Licence ids the Hub accepts (``cards/licenses.txt``, shipped with the package)."""
-    text = resources.files("hf_ftbuilder.cards").joinpath("licenses.txt").read_text(encoding="utf-8")
-    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+#: A card template is text a person writes; a larger file is not one.
+MAX_TEMPLATE_BYTES = 1_000_000
 
 
 def template_text(path: Path | None = None) -> str:
-    """A card template: the file at ``path``, or the default one shipped in the package."""
-    if path is not None:
-        return path.read_text(encoding="utf-8")
-    return resources.files("hf_ftbuilder.cards").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8")
+    """A card template: the file at ``path``, or the default one shipped in the package.
+
+    Raises:
+        ConfigError: the file is missing, is not UTF-8 text, or is larger than ``MAX_TEMPLATE_BYTES``.
+    """
+    if path is None:
+        return resources.files("hf_ftbuilder.cards").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_TEMPLATE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"card template {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TEMPLATE_BYTES:
+        raise ConfigError(f"card template {path}: larger than {MAX_TEMPLATE_BYTES:,} bytes; is it a template?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"card template {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _render(template: str, **values: Any) -> str:
+    """Render a card template in Jinja's sandbox.
+
+    A template travels with a recipe, so it is untrusted: in a plain Jinja environment
+    ``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` runs a shell command. The sandbox
+    refuses attributes that reach Python's internals (and caps ``range``).
+    """
+    env = SandboxedEnvironment(keep_trailing_newline=True)
+    try:
+        return env.from_string(template).render(**values)
+    except SecurityError as exc:
+        raise ConfigError(f"card template: refused an unsafe operation ({exc})") from None
+    except TemplateError as exc:
+        where = f" at line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise ConfigError(f"card template{where}: {exc.message or type(exc).__name__}") from None
 
 
 def _type_name(feature: Any) -> str:
@@ -92,6 +98,13 @@ def _type_name(feature: Any) -> str:
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(str(text).split()).replace("|", "\\|")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: What each PII detector finds, in the card's words.
+_PII_KINDS = {"email": "e-mail addresses", "phone": "phone numbers", "ip": "IP addresses",
+              "card": "payment card numbers (Luhn-checked)", "iban": "IBANs (mod-97-checked)"}
+_PII_ACTIONS = {"redact": "replaced each match with a typed placeholder such as `<EMAIL>`",
+                "drop": "removed every row that had a match", "keep": "counted the matches and left them in the text"}
 
 
 def render_card(
@@ -109,10 +122,13 @@ def render_card(
             ``images`` the plots' relative paths.
         features: the features of the written splits.
         split_info: per split ``num_examples``, ``num_bytes`` and ``download_size`` as written.
-        template: the Jinja template text (default: the shipped one).
+        template: the Jinja template text (default: the shipped one); rendered in Jinja's sandbox.
 
     Returns:
         The rendered ``DatasetCard``; ``card.save(path)`` writes it.
+
+    Raises:
+        ConfigError: the template does not render, or tries what the sandbox refuses.
     """
     meta = quality["card"]["metadata"]
     name = quality["card"]["name"]
@@ -129,6 +145,12 @@ def render_card(
     configs = [
         {"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*"} for split in split_info]}
     ]
+    labels = quality.get("labels", {})
+    # The recipe's own card fields (tags, task_ids, gating, ...) first; the fields the build
+    # computes cannot be among them (the recipe is checked), so they are written as computed.
+    extra = dict(meta.get("metadata") or {})
+    if "annotations_creators" not in extra and "label_provenance" in quality:
+        extra["annotations_creators"] = annotations_creators(list(quality["label_provenance"]["sources"]))
     card_data = DatasetCardData(
         language=meta.get("language") or None,
         license=meta.get("license"),
@@ -137,8 +159,8 @@ def render_card(
         pretty_name=meta.get("pretty_name") or name,
         configs=configs,
         dataset_info=dataset_info,
+        **extra,
     )
-    labels = quality.get("labels", {})
     columns = [
         {"name": col, "type": _type_name(feature), "doc": _COLUMN_DOCS.get(col, "passed through from the input")}
         for col, feature in features.items()
@@ -148,35 +170,48 @@ def render_card(
     label_stage = stage.get("label")
     rare = split_stage.get("details", {}).get("rare_classes_train_only", {}) if split_stage else {}
     examples = quality.get("examples", {})
-    return DatasetCard.from_template(
-        card_data,
-        template_str=template or template_text(),
-        title=meta.get("pretty_name") or name,
-        description=meta.get("description"),
-        name=name,
-        seed=quality["card"]["seed"],
-        versions=quality["card"].get("versions", {}),
-        fingerprint=quality["recipe_fingerprint"],
-        label_names=labels.get("names", []),
-        label_shares=labels.get("shares", {}),
-        splits=[{"name": split, **entry} for split, entry in quality["splits"].items()],
-        total_rows=total,
-        rare_classes=rare,
-        until=quality.get("until"),
-        sources=stage["collect"]["details"]["sources"],
-        stages=quality["stages"],
-        examples={
+    cleaning = stage["clean"].get("details") if "clean" in stage else None
+    pii = (cleaning or {}).get("pii")
+    values = {
+        **card_data.to_dict(),
+        "card_data": card_data.to_yaml(),
+        "title": meta.get("pretty_name") or name,
+        "description": meta.get("description"),
+        "name": name,
+        # The snippet loads the folder by its default name (build/<name>): not the path this build
+        # was written to, so that where a build goes never changes its card. `ftbuild push` puts
+        # the repo id there.
+        "load_path": name,
+        "seed": quality["card"]["seed"],
+        "versions": quality["card"].get("versions", {}),
+        "fingerprint": quality["recipe_fingerprint"],
+        "label_names": labels.get("names", []),
+        "label_shares": labels.get("shares", {}),
+        "splits": [{"name": split, **entry} for split, entry in quality["splits"].items()],
+        "total_rows": total,
+        "rare_classes": rare,
+        "until": quality.get("until"),
+        "sources": stage["collect"]["details"]["sources"],
+        "stages": quality["stages"],
+        "examples": {
             r: [{**row, "text": _short(row["text"] or ""), "snippet": _short(row["text"] or "", 40)} for row in rows]
             for r, rows in examples.items()
         },
-        cleaning=stage["clean"].get("details") if "clean" in stage else None,
-        dedup=stage["dedup"].get("details") if "dedup" in stage else None,
-        labelling=label_stage.get("details") if label_stage else None,
-        review={r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in REVIEW_REASONS},
-        split=split_stage.get("details") if split_stage else None,
-        leakage=quality.get("leakage"),
-        balance=quality.get("balance"),
-        q=quality,
-        images=quality.get("images", {}),
-        columns=columns,
-    )
+        "cleaning": cleaning,
+        "pii": {
+            "searched": [_PII_KINDS.get(kind, kind) for kind in pii["matches"]],
+            "matches": {_PII_KINDS.get(kind, kind).split(" (")[0]: n for kind, n in pii["matches"].items()},
+            "rows": pii["rows"], "action": pii["action"], "did": _PII_ACTIONS.get(pii["action"], pii["action"]),
+        } if pii else None,
+        "dedup": stage["dedup"].get("details") if "dedup" in stage else None,
+        "labelling": label_stage.get("details") if label_stage else None,
+        "review": {r: c for r, c in (label_stage or {}).get("dropped", {}).items() if r in schema.REVIEW_REASONS},
+        "split": split_stage.get("details") if split_stage else None,
+        "leakage": quality.get("leakage"),
+        "balance": quality.get("balance"),
+        "q": quality,
+        "images": quality.get("images", {}),
+        "left_out": quality.get("left_out", {}),
+        "columns": columns,
+    }
+    return DatasetCard(_render(template or template_text(), **values))

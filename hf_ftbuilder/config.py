@@ -8,6 +8,7 @@ directory.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from ._version import __version__
 from .errors import ConfigError
+from .hub_metadata import check_metadata, known_languages, known_licenses
 
 __all__ = [
     "STAGES",
@@ -590,12 +592,20 @@ class Card(_Section):
     license: str | None = None
     language: list[str] = Field(default_factory=list)
     task_categories: list[str] = Field(default_factory=lambda: ["text-classification"])
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any other Hub card field (tags, task_ids, source_datasets, annotations_creators, "
+        "extra_gated_prompt, ...), written under the fields the build computes",
+    )
     template: str | None = Field(None, description="a Jinja card template, relative to the recipe")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(value)
 
     @model_validator(mode="after")
     def _hub_metadata(self) -> Card:
-        from .card import known_languages, known_licenses
-
         if self.license is not None and self.license not in known_licenses():
             raise ValueError(f"license {self.license!r} is not a Hub licence id (e.g. cc-by-4.0, mit, apache-2.0, other)")
         unknown = [code for code in self.language if code not in known_languages()]
@@ -659,6 +669,69 @@ class Recipe(_Section):
     def to_yaml(self) -> str:
         """The recipe with every default filled in, as YAML."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def to_build_yaml(self, inputs: dict[str, str]) -> str:
+        """The resolved recipe a build writes beside its card as ``recipe.yaml``.
+
+        Every default is filled in and paths stay as the recipe wrote them (relative to its folder),
+        so the file rebuilds the same data files and card when placed where the recipe was. Left
+        out: where this machine writes and caches (``output.dir``, ``overwrite``, ``cache_dir``)
+        and how it runs (``execution``), none of which changes the output; credentials in URLs are
+        replaced by ``***``. A comment lists each input's sha256.
+
+        Args:
+            inputs: input path (relative to the recipe) -> sha256, as collect measured them.
+        """
+        data = self.model_dump(mode="json", exclude={"cache_dir": True, "execution": True,
+                                                     "output": {"dir", "overwrite"}})
+        data = _without_secrets(data)
+        # A source reads best with its type first.
+        data["sources"] = [{"type": src["type"], **src} for src in data["sources"]]
+        data["dedup"]["against"] = [{"type": src["type"], **src} for src in data["dedup"]["against"]]
+        files = dict(inputs)
+        for path in self.referenced_files():
+            full = self.base_dir / path
+            if full.is_file():
+                files.setdefault(path, _sha256(full))
+        lines = [
+            f"# The resolved recipe of {self.name} (hf_ftbuilder {__version__}): every default filled in.",
+            "# Placed where the original recipe was, `ftbuild build recipe.yaml` rebuilds this dataset.",
+        ]
+        if files:
+            lines.append("# Inputs, relative to the recipe's folder, with their sha256:")
+            lines.extend(f"#   {path}  {digest}" for path, digest in sorted(files.items()))
+        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return "\n".join(lines) + "\n" + body
+
+    def referenced_files(self) -> list[str]:
+        """Files beside the recipe that its stages read (annotations, cluster names, examples, ...)."""
+        label = self.label
+        paths = [label.annotations, label.cluster_names, label.examples] if label else []
+        paths += [self.balance.augment.lexicon, self.card.template]
+        return [p for p in paths if p]
+
+
+_URL_CREDENTIALS = re.compile(r"(?i)(https?://)[^/@\s]+@")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|api_key|apikey|key|secret|password|sig|signature)=)[^&#\s]+")
+
+
+def _without_secrets(value: Any) -> Any:
+    """The value with user:password@ and token-like query parameters of URLs replaced by ``***``."""
+    if isinstance(value, str):
+        return _SECRET_QUERY.sub(r"\1***", _URL_CREDENTIALS.sub(r"\1***@", value))
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items()}
+    return value
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

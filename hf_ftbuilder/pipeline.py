@@ -366,7 +366,8 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
         "peak_rss_mb": peak_rss_mb(),
     }
     with run.stage("write"):
-        write_stage.write(dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality)
+        write_stage.write(dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality,
+                          recipe_yaml=recipe.to_build_yaml(inputs))
     logger.info("write: %s (%s) (%.1f s, peak RSS %.0f MB)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()),
                 run.timings["write"], run.figures["write"]["peak_rss_mb"])
     return BuildResult(dataset=dd, quality=quality, output_dir=out_dir, stages=run.stages)

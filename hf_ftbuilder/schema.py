@@ -46,8 +46,10 @@ RESERVED = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE, *STAGE_COLUMNS, 
             SIMILARITY)
 RENAMED_PREFIX = "source_"
 
-
 SPLITS = ("train", "validation", "test")
+
+# Why labelling sends a row to review/<reason>.parquet for a person, instead of into the dataset.
+REVIEW_REASONS = ("low_confidence", "annotation_tie", "not_annotated")
 
 
 def output_order(columns: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Write: parquet shards, ``quality.json``, ``dropped/``, ``review/`` and the dataset card, all or nothing.
+"""Write: parquet shards, ``quality.json``, ``recipe.yaml``, ``dropped/``, ``review/`` and the card, all or nothing.
 
 Everything is written into a hidden temporary folder beside the target and moved into place
 only once complete, so a failed build never leaves a half-written folder and never touches an
@@ -31,6 +31,7 @@ __all__ = ["check_output_dir", "rerender_card", "write"]
 logger = logging.getLogger(__name__)
 
 QUALITY_FILE = "quality.json"
+RECIPE_FILE = "recipe.yaml"
 
 
 def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
@@ -175,6 +176,7 @@ def write(
     overwrite: bool,
     stages: list[StageStats],
     quality: dict[str, Any],
+    recipe_yaml: str,
 ) -> dict[str, dict[str, int]]:
     """Write the build into ``out_dir``.
 
@@ -186,6 +188,7 @@ def write(
         stages: every stage's stats; their ``dropped_rows`` go to ``dropped/<stage>.parquet``.
         quality: the content of ``quality.json`` (the card's metadata, removed-row examples and
             plot paths are added to it here, so the card can be redone from it alone).
+        recipe_yaml: the resolved recipe, written as ``recipe.yaml`` (it rebuilds the folder).
 
     Returns:
         Per split: ``num_examples``, ``num_bytes`` and ``download_size`` as written.
@@ -221,6 +224,7 @@ def write(
         template = template_text(recipe.base_dir / recipe.card.template) if recipe.card.template else None
         card = render_card(quality, features=features, split_info=split_info, template=template)
         card.save(str(tmp / "README.md"))
+        (tmp / RECIPE_FILE).write_text(recipe_yaml, encoding="utf-8")
         _replace(tmp, out_dir)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)

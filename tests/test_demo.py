@@ -99,3 +99,18 @@ def test_demo_text_is_free_of_entities_and_control_characters(demo: Path) -> Non
     assert clean["touched"]["html"] > 100 and clean["touched"]["fix_unicode"] > 10  # rows each rule changed
     card = (demo / "README.md").read_text()
     assert f"html {clean['touched']['html']}" in card
+
+
+def test_the_builds_recipe_yaml_rebuilds_the_same_files(demo: Path, tmp_path: Path) -> None:
+    # recipe.yaml placed where demo.yaml was (beside data/sms_spam.csv), built to another folder.
+    (tmp_path / "data").mkdir()
+    shutil.copy(REPO / "dataset_scripts" / "data" / "sms_spam.csv", tmp_path / "data" / "sms_spam.csv")
+    shutil.copy(demo / "recipe.yaml", tmp_path / "recipe.yaml")
+    again = hf_ftbuilder.build(tmp_path / "recipe.yaml", output_dir=tmp_path / "elsewhere").output_dir
+    data = sorted(p.relative_to(demo).as_posix() for p in (demo / "data").glob("*.parquet"))
+    assert data == sorted(p.relative_to(again).as_posix() for p in (again / "data").glob("*.parquet"))
+    for rel in [*data, "README.md", "recipe.yaml"]:
+        assert (demo / rel).read_bytes() == (again / rel).read_bytes(), rel
+    before, after = (json.loads((d / "quality.json").read_text()) for d in (demo, again))
+    before.pop("run"), after.pop("run")
+    assert before == after

@@ -258,3 +258,19 @@ def test_cached_rows_are_keyed_by_content_and_code(tmp_path: Path, make_dataset,
     assert names[0] == names[1] and len(set(names)) == 3
     assert names[3].startswith("collect-ffffffff-")
     assert upgraded["text"] == ["same rows"]
+
+
+def test_a_csv_date_column_drives_a_time_split_with_the_default_time_column(tmp_path: Path, write_recipe) -> None:
+    lines = ["text,label,date"] + [f"note {i} about thing {i * 13},{'ab'[i % 2]},2024-01-{i + 1:02d}" for i in range(20)]
+    (tmp_path / "notes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recipe = write_recipe({
+        "name": "dated", "sources": [{"type": "csv", "path": "notes.csv"}],
+        "label": {"method": "column", "labels": ["a", "b"]},
+        "split": {"method": "time", "fractions": {"train": 0.6, "validation": 0.2, "test": 0.2}},
+        "report": {"tokenizer": "none", "diversity_sample": 0, "baseline": False, "label_noise": False, "plots": False},
+    })
+    dd = hf_ftbuilder.build(recipe, output_dir=tmp_path / "out").dataset
+    assert {name: (min(ds["date"]), max(ds["date"])) for name, ds in dd.items()} == {
+        "train": ("2024-01-01", "2024-01-12"), "validation": ("2024-01-13", "2024-01-16"),
+        "test": ("2024-01-17", "2024-01-20")}
+    assert "source_date" not in dd["train"].column_names

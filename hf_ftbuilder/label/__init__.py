@@ -40,7 +40,9 @@ __all__ = ["REVIEW_REASONS", "from_column", "label", "label_column_batch", "sugg
 logger = logging.getLogger(__name__)
 
 #: Drop reasons whose rows wait for a person: written to ``review/`` rather than ``dropped/``.
-REVIEW_REASONS = ("low_confidence", "annotation_tie", "not_annotated")
+REVIEW_REASONS = schema.REVIEW_REASONS
+
+
 def _as_name(value: Any) -> str | None:
     if value is None:
         return None
