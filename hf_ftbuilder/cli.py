@@ -119,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                           include_review=args.include_review, dry_run=args.dry_run)
             for path, size in result.files.items():
                 print(f"{size:>12,}  {path}")
-            verb = "would upload" if result.dry_run else "uploaded"
-            print(f"{verb} {len(result.files)} files, {result.total_bytes:,} bytes to {result.repo_id}@{result.revision}")
+            for path in result.deleted:
+                print(f"{'delete':>12}  {path}")
+            up, gone = ("would upload", "would delete") if result.dry_run else ("uploaded", "deleted")
+            print(f"{up} {len(result.files)} files ({result.total_bytes:,} bytes) and {gone} "
+                  f"{len(result.deleted)} files in {result.repo_id}@{result.revision}")
             return 0
         from .pipeline import build, crawl, export_tasks
 

@@ -1,12 +1,30 @@
-"""Push a built folder to the Hugging Face Hub, exactly as it was built.
+"""Push a built folder to the Hugging Face Hub so the repo (or a branch) equals the build.
 
 Before any request the folder is checked: it must be a complete build (``quality.json``
 parses, the card's YAML parses, and every split's ``num_examples`` equals the rows of its parquet
-files), so a half-copied or hand-edited folder never reaches the Hub. Then ``create_repo``
-(``exist_ok``), a branch when ``revision`` names one, and one ``upload_folder`` commit of the
-parquet shards, ``README.md``, ``images/`` and ``quality.json`` (``dropped/`` and ``review/`` only
-with ``include_review``). Files the Hub already holds are not sent again, so a push that failed
-half-way completes when rerun.
+files), so a half-copied or hand-edited folder never reaches the Hub.
+
+A push then makes the target equal the build in ONE commit. The build's kinds of file are
+``README.md``, ``quality.json``, ``recipe.yaml``, ``data/*`` and ``images/*`` (``dropped/*`` and
+``review/*`` too with ``include_review``). Every local file of those kinds is added; every remote
+file of those kinds that the build no longer has is deleted in the same commit, so a 1-shard build
+pushed over a 3-shard one leaves no stale shard for ``load_dataset`` to read twice. Anything else in
+the repo (``.gitattributes``, a user's ``notes.md`` or ``scripts/``) is kept, and so are remote
+``dropped/``/``review/`` files when ``include_review`` is off.
+
+Why ``HfApi.create_commit`` and not ``upload_folder(delete_patterns=...)``: with ``hf_xet``
+installed (the default), ``upload_folder`` streams through a pipeline that may split a folder into
+several commits (deletions go with the first), so the repo could be seen half old and half new; and it
+reads every file from disk, while the pushed card differs from the local one (below). Here the
+deletions come from one listing (``repo_info`` for the head commit, then ``list_repo_files`` at that
+commit), which a dry run shares, and the commit names that head as ``parent_commit``: if someone
+committed in between, the Hub refuses (412) instead of the push deleting from a tree it never saw.
+``create_commit`` still skips files whose content the Hub already holds and the LFS batch API skips
+objects it already has, so a push that failed half-way completes when rerun without sending the
+shards again.
+
+The card: a build's README shows ``load_dataset("<name>")``; the pushed README has the repo
+id there instead (see :func:`hub_card`). The local folder is not modified.
 
 The token comes from ``HF_TOKEN`` or the user's ``huggingface_hub`` login (or the ``token``
 argument); it is never printed, logged or written, and it is scrubbed from error messages.
@@ -14,25 +32,35 @@ argument); it is never printed, logged or written, and it is scrubbed from error
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import yaml
 
 from .errors import FtBuilderError, OutputError
 
-__all__ = ["PushError", "PushResult", "check_build", "files_to_push", "push"]
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+__all__ = ["PushError", "PushResult", "check_build", "files_to_push", "hub_card", "push", "stale_files"]
 
 logger = logging.getLogger(__name__)
 
-_ALWAYS = ("README.md", "quality.json", "data/*", "images/*")
+# fnmatch's `*` also matches `/`: everything under data/ (or images/ ...) belongs to the build.
+_ALWAYS = ("README.md", "quality.json", "recipe.yaml", "data/*", "images/*")
 _REVIEW = ("dropped/*", "review/*")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The string literal right after `load_dataset(` (optionally `path=`), in either quote, on one line:
+# `load_dataset("demo")`, `datasets.load_dataset('demo', split="train")`, `load_dataset(path="demo")`.
+_LOAD_ARG = re.compile(r"""(\bload_dataset\(\s*(?:path\s*=\s*)?)(?:"[^"\n]*"|'[^'\n]*')""")
 
 
 class PushError(FtBuilderError):
@@ -41,11 +69,12 @@ class PushError(FtBuilderError):
 
 @dataclass
 class PushResult:
-    """What was (or, for a dry run, would be) uploaded."""
+    """What was (or, for a dry run, would be) uploaded and deleted."""
 
     repo_id: str
     revision: str
-    files: dict[str, int] = field(default_factory=dict)  # relative path -> bytes
+    files: dict[str, int] = field(default_factory=dict)  # relative path -> bytes sent
+    deleted: list[str] = field(default_factory=list)  # remote paths removed by the commit, sorted
     dry_run: bool = False
     commit_url: str | None = None
 
@@ -101,15 +130,41 @@ def check_build(out_dir: Path) -> None:
             )
 
 
+def _kinds(include_review: bool) -> tuple[str, ...]:
+    return _ALWAYS + (_REVIEW if include_review else ())
+
+
+def _of_kind(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(path, pattern) for pattern in patterns)
+
+
 def files_to_push(out_dir: Path, *, include_review: bool = False) -> dict[str, int]:
-    """Relative paths and sizes of the files a push uploads, sorted."""
-    patterns = _ALWAYS + (_REVIEW if include_review else ())
+    """Relative paths and sizes of the build's files of the pushed kinds, sorted."""
+    patterns = _kinds(include_review)
     out = {}
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(out_dir).as_posix()
-        if any(fnmatch.fnmatch(rel, pat) for pat in patterns):
+        if _of_kind(rel, patterns):
             out[rel] = path.stat().st_size
     return out
+
+
+def stale_files(remote: Iterable[str], local: Iterable[str], *, include_review: bool = False) -> list[str]:
+    """The remote files of the build's kinds that the build no longer has, sorted: what a push deletes.
+
+    Files of other kinds (``.gitattributes``, a user's ``notes.md``) are never stale, nor are
+    ``dropped/``/``review/`` files unless ``include_review`` (a push without it does not own them).
+    """
+    patterns, keep = _kinds(include_review), set(local)
+    return sorted(p for p in remote if p not in keep and _of_kind(p, patterns))
+
+
+def hub_card(text: str, repo_id: str) -> str:
+    """The card as pushed: the first string argument of every ``load_dataset(`` call becomes ``repo_id``.
+
+    The quote style is kept and nothing else changes; a card without such a call comes back as is.
+    """
+    return _LOAD_ARG.sub(lambda m: f"{m.group(1)}{m.group(0)[-1]}{repo_id}{m.group(0)[-1]}", text)
 
 
 def _scrub(message: str, token: str | None) -> str:
@@ -125,6 +180,41 @@ def _env_token() -> str | None:
     return get_token()
 
 
+@contextmanager
+def _hub_errors(repo_id: str, token: str | None) -> Iterator[None]:
+    """Turn what the Hub or the network raises into a one-line PushError without the token."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        raise PushError(f"push to {repo_id}: {_scrub(str(exc), token)}") from None
+    except (OSError, ValueError) as exc:  # connection refused, timeouts (httpx errors are OSError-like)
+        raise PushError(f"push to {repo_id}: {type(exc).__name__}: {_scrub(str(exc), token)}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+            raise PushError(f"push to {repo_id}: {type(exc).__name__}: {_scrub(str(exc), token)}") from None
+        raise
+
+
+def _remote_state(api: HfApi, repo_id: str, revision: str) -> tuple[str | None, list[str]]:
+    """The commit a push to ``revision`` builds on, and its files: the branch's head; main's head for a
+    branch not created yet (the branch will start there); ``(None, [])`` for a repo not created yet.
+    Reads only (two GETs)."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        try:
+            head = api.repo_info(repo_id, repo_type="dataset", revision=revision).sha
+        except RevisionNotFoundError:
+            if revision == "main":
+                raise
+            head = api.repo_info(repo_id, repo_type="dataset", revision="main").sha
+    except RepositoryNotFoundError:
+        return None, []
+    return head, api.list_repo_files(repo_id, repo_type="dataset", revision=head)
+
+
 def push(
     out_dir: str | Path,
     repo_id: str,
@@ -135,16 +225,19 @@ def push(
     dry_run: bool = False,
     token: str | None = None,
 ) -> PushResult:
-    """Upload a built folder to a dataset repo on the Hub (``HF_ENDPOINT`` picks the server).
+    """Make a dataset repo on the Hub (``HF_ENDPOINT`` picks the server) equal a built folder, in one commit.
 
     Args:
         out_dir: the build folder.
         repo_id: ``org/name``.
         private: create the repo private (an existing repo keeps its visibility).
         revision: a branch to push to (created from main if missing); default main.
-        include_review: also upload ``dropped/`` and ``review/``.
-        dry_run: list what would be uploaded and send nothing.
+        include_review: also upload ``dropped/`` and ``review/`` (and delete stale files there).
+        dry_run: list what would be uploaded and deleted; only reads from the Hub.
         token: a Hub token; default ``HF_TOKEN`` or the saved login.
+
+    Returns:
+        The :class:`PushResult`: files sent (the card at its pushed size), remote files deleted.
 
     Raises:
         OutputError: the folder is not a complete build (checked before any request).
@@ -154,35 +247,38 @@ def push(
     if not _REPO_ID.match(repo_id):
         raise OutputError(f"--repo-id: {repo_id!r} is not of the form org/name")
     check_build(out_dir)
-    result = PushResult(repo_id=repo_id, revision=revision or "main", dry_run=dry_run,
-                        files=files_to_push(out_dir, include_review=include_review))
-    if dry_run:
-        return result
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    branch = revision or "main"
+    files = files_to_push(out_dir, include_review=include_review)
+    card = hub_card((out_dir / "README.md").read_bytes().decode("utf-8"), repo_id).encode("utf-8")
+    files["README.md"] = len(card)
+    result = PushResult(repo_id=repo_id, revision=branch, dry_run=dry_run, files=files)
+
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     api = HfApi(token=token)
-    patterns = list(_ALWAYS + (_REVIEW if include_review else ()))
-    try:
+    with _hub_errors(repo_id, token):
+        if dry_run:
+            _, remote = _remote_state(api, repo_id, branch)
+            result.deleted = stale_files(remote, files, include_review=include_review)
+            return result
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        if revision and revision != "main":
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(out_dir),
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision,
-            allow_patterns=patterns,
+        if branch != "main":
+            api.create_branch(repo_id, repo_type="dataset", branch=branch, exist_ok=True)
+        head, remote = _remote_state(api, repo_id, branch)
+        result.deleted = stale_files(remote, files, include_review=include_review)
+        operations = [CommitOperationDelete(path_in_repo=path, is_folder=False) for path in result.deleted]
+        operations += [CommitOperationAdd(path_in_repo=path,
+                                          path_or_fileobj=card if path == "README.md" else str(out_dir / path))
+                       for path in files]
+        info = api.create_commit(
+            repo_id,
+            operations,
             commit_message=f"Upload {out_dir.name} built by hf_ftbuilder",
+            repo_type="dataset",
+            revision=branch,
+            parent_commit=head,
         )
-    except HfHubHTTPError as exc:
-        raise PushError(f"push to {repo_id}: {_scrub(str(exc), token)}") from None
-    except (OSError, ValueError) as exc:  # connection refused, timeouts (httpx errors are OSError-like)
-        raise PushError(f"push to {repo_id}: {type(exc).__name__}: {_scrub(str(exc), token)}") from None
-    except Exception as exc:
-        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
-            raise PushError(f"push to {repo_id}: {type(exc).__name__}: {_scrub(str(exc), token)}") from None
-        raise
-    result.commit_url = getattr(info, "commit_url", None) or str(info)
-    logger.info("push: %d files (%d bytes) to %s@%s", len(result.files), result.total_bytes, repo_id, result.revision)
+    result.commit_url = info.commit_url
+    logger.info("push: %d files (%d bytes) sent, %d deleted, to %s@%s", len(files), result.total_bytes,
+                len(result.deleted), repo_id, branch)
     return result
