@@ -223,6 +223,9 @@ class Fetch(_Section):
     max_backoff: float = Field(60.0, ge=0, description="longest wait, Retry-After included")
     max_redirects: int = Field(5, ge=0)
     max_bytes: int = Field(5_000_000, ge=1, description="larger responses are dropped as too_large")
+    max_sitemap_bytes: int = Field(
+        52_428_800, ge=1, description="bound for one sitemap, after gunzip (sitemaps.org allows 50 MiB); past it: too_large"
+    )
 
 
 # --- stages ---------------------------------------------------------------------------------

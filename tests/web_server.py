@@ -2,7 +2,9 @@
 
 ``with serve() as site:`` starts it on a free port in a daemon thread and stops it on exit. It serves
 the 30 fixture pages in ``data/web`` plus routes that misbehave on purpose (errors, redirect loops,
-hangs, huge bodies, connection resets) and records every request in ``site.log``.
+hangs, huge bodies, connection resets, bodies dripped a byte at a time) and records every request in
+``site.log``. A test can add or replace any route with ``site.files[path] = (body, content_type)``,
+for bodies that need the server's URL (sitemaps, robots.txt) or are built by the test (a gzip bomb).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ _HUGE_CHUNK = _HUGE_LINE * 64
 assert len(_HUGE_CHUNK) == 64 * 1024 and HUGE_BYTES % len(_HUGE_CHUNK) == 0
 
 _DRIP_INTERVAL = 0.1
+# /drip-bytes and /drip-chunk: one byte every half second of a 240-byte body, two minutes in all;
+# a client that reads until it has 64 KiB (or the whole body) before looking at the clock waits for all of it.
+_BYTE_DRIP_INTERVAL = 0.5
+_BYTE_DRIP_BODY = (b"<!DOCTYPE html>\n<html><head><title>Byte drip</title></head><body>\n<p>"
+                   + b"slow " * 30 + b"</p>\n</body></html>\n")
+_BYTE_DRIP_BODY += b" " * (240 - len(_BYTE_DRIP_BODY))
+assert len(_BYTE_DRIP_BODY) == 240
 _STOP_POLL = 0.05  # how often serve_forever checks for shutdown (the default 0.5 s slows every test)
 
 
@@ -53,6 +62,8 @@ class Server:
         self.log: list[Hit] = []
         self.page_ids = page_ids
         self.pages_dir = pages_dir
+        # path -> (body, content type): served as is (with a Content-Length), before any other route.
+        self.files: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.Lock()
 
     def hits(self, path: str) -> int:
@@ -432,7 +443,10 @@ class _Handler(BaseHTTPRequestHandler):
         config = self.server.config
         assert site is not None
 
-        if path == "/robots.txt":
+        if path in site.files:
+            body, content_type = site.files[path]
+            self._respond(200, body, content_type)
+        elif path == "/robots.txt":
             self._respond(200, config.robots.encode("utf-8"), "text/plain")
         elif path == "/sitemap.xml":
             self._respond(200, self._sitemap_index(site), "application/xml")
@@ -485,6 +499,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         elif path == "/drip":
             self._drip(config.hang_seconds)
+        elif path == "/drip-bytes":
+            self._drip_bytes(chunked=False)
+        elif path == "/drip-chunk":
+            self._drip_bytes(chunked=True)
         else:  # includes /missing
             self._not_found()
 
@@ -537,6 +555,27 @@ class _Handler(BaseHTTPRequestHandler):
             ok = self._write_chunk(b"<p>drip %d</p>\n" % n)
         if ok and self._write_chunk(b"</body></html>\n"):
             self._write_chunk(b"")
+
+    def _drip_bytes(self, chunked: bool) -> None:
+        # One Content-Length body, or one HTTP chunk holding the whole body, sent a byte at a time:
+        # every socket read on the client gets a byte within half a second, so no read timeout fires.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(_BYTE_DRIP_BODY)))
+        self.end_headers()
+        if not self._send_body:
+            return
+        if chunked and not self._write(b"%x\r\n" % len(_BYTE_DRIP_BODY)):
+            return
+        for i in range(len(_BYTE_DRIP_BODY)):
+            if not self._write(_BYTE_DRIP_BODY[i : i + 1]) or self.server.stopping.wait(_BYTE_DRIP_INTERVAL):
+                self.close_connection = True  # the client gave up, or the test is over
+                return
+        if chunked:
+            self._write(b"\r\n0\r\n\r\n")
 
     def _huge(self, chunked: bool) -> None:
         if chunked:

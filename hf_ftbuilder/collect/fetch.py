@@ -1,28 +1,41 @@
 """Polite HTTP fetching: robots.txt, per-host delays, retries, size and time limits, a cache.
 
 :class:`HttpFetcher` is the real fetcher the web sources use by default; anything with the
-same ``fetch``/``fetch_many`` methods (:class:`Fetcher`) can stand in for it. A failed page is
-never an exception: it comes back as a :class:`FetchResult` whose ``reason`` names what went
-wrong (``robots_disallowed``, ``http_404``, ``timeout``, ``too_large``, ``not_html``,
-``redirect_loop``, ``too_many_redirects``, ``connection_error``, ``robots_unavailable``).
+same methods (:class:`Fetcher`) can stand in for it. A failed page is never an exception: it
+comes back as a :class:`FetchResult` whose ``reason`` names what went wrong
+(``robots_disallowed``, ``http_404``, ``timeout``, ``too_large``, ``not_html``, ``redirect_loop``,
+``too_many_redirects``, ``connection_error``, ``robots_unavailable``, ``bad_sitemap``).
+
+robots.txt is read as RFC 9309 says, with protego: ``*`` and ``$`` patterns, the longest match
+wins and Allow wins a tie. The group is the one named exactly by the product token of
+``fetch.user_agent`` (case-insensitive), else ``*``; protego alone would also take a group named
+by a prefix of the token (``User-agent: hf`` for ``hf_ftbuilder``), so the group is chosen here.
+
+``fetch.timeout`` is a deadline for a whole response, body included: the body is read with
+``read1`` (whatever has arrived, at most 64 KiB) and the socket may wait no longer than the time
+left, so a server that drips a byte every half second ends at the deadline, not 64 KiB later.
+Sitemaps are bounded by ``max_sitemap_bytes`` rather than ``max_bytes``, gzip included: they are
+decompressed in steps of bounded output, so a gzip bomb costs at most that many bytes of memory.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
 import urllib3
+from protego import Protego
 from urllib3.exceptions import HTTPError, ProtocolError, TimeoutError as Urllib3Timeout
 
 from ..config import Fetch
@@ -38,6 +51,10 @@ logger = logging.getLogger(__name__)
 Kind = Literal["html", "sitemap", "robots"]
 _REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_GUNZIP_STEP = 1 << 20
+# protego's spellings of the field (user-agent, useragent, user agent), colon optional as there.
+_USER_AGENT_LINE = re.compile(r"^[ \t]*user[- ]?agent[ \t]*:?[ \t]*([^\s#]+)", re.I | re.M)
 # Failures worth another try on a later run; everything else is a final answer and is cached.
 _TRANSIENT = ("timeout", "connection_error", "robots_unavailable")
 
@@ -84,6 +101,8 @@ class Fetcher(Protocol):
 
     def fetch_many(self, urls: list[str], *, kind: Kind = "html", desc: str = "fetch") -> list[FetchResult]: ...
 
+    def robots_sitemaps(self, url: str) -> list[str]: ...
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -104,52 +123,73 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _crawl_delay(robots_txt: str, agent: str) -> float | None:
-    """Crawl-delay for ``agent`` (its own group first, then ``*``); fractions accepted."""
-    agent = agent.split("/")[0].lower()
-    delays: dict[str, float] = {}
-    group: list[str] = []
-    in_rules = False
-    for raw in robots_txt.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if ":" not in line:
-            continue
-        key, value = (part.strip() for part in line.split(":", 1))
-        key = key.lower()
-        if key == "user-agent":
-            if in_rules:
-                group, in_rules = [], False
-            group.append(value.lower())
-            continue
-        in_rules = True
-        if key == "crawl-delay":
-            try:
-                delay = float(value)
-            except ValueError:
-                continue
-            for ua in group:
-                delays.setdefault(ua, delay)
-    for ua, delay in delays.items():
-        if ua != "*" and ua in agent:
-            return delay
-    return delays.get("*")
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """``data`` gunzipped (members one after another, as gzip allows); None past ``limit`` bytes.
+
+    Each step yields at most 1 MiB (``max_length``), so a bomb (1 GB of zeros in 1 MB) is
+    refused after ``limit`` bytes instead of being inflated whole; one big step would also cost
+    twice its size while zlib assembles it. Raises ``zlib.error`` for corrupt data and
+    ``EOFError`` for a stream cut short.
+    """
+    out: list[bytes] = []
+    size = 0
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not inflater.eof:
+            piece = inflater.decompress(data, min(_GUNZIP_STEP, limit - size + 1))
+            size += len(piece)
+            if size > limit:
+                return None
+            out.append(piece)
+            data = inflater.unconsumed_tail
+            if not piece and not data:
+                raise EOFError("gzip stream ends before its end marker")
+        data = inflater.unused_data
+        if not data.startswith(_GZIP_MAGIC):  # no further member (some tools pad the file with zeros)
+            return b"".join(out)
+
+
+def _product_token(user_agent: str) -> str:
+    """``hf_ftbuilder`` of ``hf_ftbuilder/0.1 (+https://...)``, lower-cased: RFC 9309 ignores case."""
+    match = re.match(r"[^/\s]+", user_agent.strip())
+    return match.group(0).lower() if match else "*"
 
 
 class _Robots:
-    """A host's robots.txt: who may fetch what, and how slowly."""
+    """A host's robots.txt: who may fetch what, how slowly, and which sitemaps it lists.
 
-    def __init__(self, text: str | None, agent: str, *, allow_all: bool = False, deny_all: bool = False) -> None:
-        self.agent = agent
+    Args:
+        text: the robots.txt body (None: no rules).
+        agent: ``fetch.user_agent``.
+        base: ``scheme://host`` the robots.txt came from; relative ``Sitemap:`` values resolve against it.
+        allow_all: no robots.txt (4xx): everything may be fetched.
+        deny_all: robots.txt unreachable (5xx, no answer): nothing may be fetched.
+    """
+
+    def __init__(
+        self, text: str | None, agent: str, *, base: str = "", allow_all: bool = False, deny_all: bool = False
+    ) -> None:
         self.allow_all = allow_all
         self.deny_all = deny_all
-        self.parser = RobotFileParser()
-        self.parser.parse((text or "").splitlines())
-        self.delay = _crawl_delay(text, agent) if text else None
+        text = text or ""
+        self.parser = Protego.parse(text)
+        token = _product_token(agent)
+        named = {value.lower() for value in _USER_AGENT_LINE.findall(text)}
+        # Asked with "*", protego can only pick the "*" group; asked with the token, it picks the
+        # group named exactly so, which is the longest name it can find inside the token.
+        self.group = token if token in named else "*"
+        self.delay: float | None = self.parser.crawl_delay(self.group)
+        self.sitemaps: list[str] = []
+        for value in self.parser.sitemaps:
+            url = urljoin(base + "/", value)
+            if urlsplit(url).scheme in ("http", "https") and url not in self.sitemaps:
+                self.sitemaps.append(url)
 
     def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets this crawler fetch ``url``."""
         if self.allow_all:
             return True
-        return not self.deny_all and self.parser.can_fetch(self.agent, url)
+        return not self.deny_all and self.parser.can_fetch(url, self.group)
 
 
 class HttpFetcher:
@@ -201,14 +241,15 @@ class HttpFetcher:
             lock = self._robots_locks.setdefault(host, threading.Lock())
         with lock:  # one fetch of robots.txt per host, however many workers ask at once
             if host not in self._robots:
-                self._robots[host] = self._load_robots(host + "/robots.txt")
+                self._robots[host] = self._load_robots(host)
         return self._robots[host]
 
-    def _load_robots(self, url: str) -> _Robots:
+    def _load_robots(self, host: str) -> _Robots:
+        url = host + "/robots.txt"
         result = self.fetch(url, kind="robots")
         agent = self.cfg.user_agent
         if result.status is not None and 200 <= result.status < 300 and result.body is not None:
-            return _Robots(result.body.decode("utf-8", errors="replace"), agent)
+            return _Robots(result.body.decode("utf-8", errors="replace"), agent, base=host)
         if result.status is not None and 400 <= result.status < 500 and result.status != 429:
             return _Robots(None, agent, allow_all=True)  # RFC 9309: no robots.txt, no rules
         logger.warning("robots.txt at %s unavailable (%s): not fetching from that host", url, result.reason)
@@ -221,13 +262,18 @@ class HttpFetcher:
             jitter = self._rng.uniform(0.5, 1.0)
         return min(self.cfg.max_backoff, self.cfg.backoff * (2**attempt)) * jitter
 
-    def _request(self, url: str) -> urllib3.BaseHTTPResponse | str:
-        """GET with retries on connection errors, 429 and 5xx; a reason string on failure."""
+    def _request(self, url: str) -> tuple[urllib3.BaseHTTPResponse, float] | str:
+        """GET with retries on connection errors, 429 and 5xx: the response and its deadline, or a reason.
+
+        The deadline (``fetch.timeout`` after the request goes out) covers the answering attempt
+        only, never the wait for this host's turn or the backoff between attempts.
+        """
         cfg = self.cfg
         reason = "connection_error"
         for attempt in range(cfg.retries + 1):
             self._wait_turn(url)
             self.counts["requests"] += 1
+            deadline = time.monotonic() + cfg.timeout
             try:
                 response = self._pool.request(
                     "GET",
@@ -245,7 +291,7 @@ class HttpFetcher:
                 wait = self._backoff(attempt)
             else:
                 if response.status != 429 and response.status < 500:
-                    return response
+                    return response, deadline
                 reason = f"http_{response.status}"
                 wait = _retry_after(response.headers.get("Retry-After"))
                 wait = self._backoff(attempt) if wait is None else wait
@@ -258,28 +304,38 @@ class HttpFetcher:
                 time.sleep(wait)
         return reason
 
-    def _read_body(self, response: urllib3.BaseHTTPResponse, started: float) -> bytes | str:
-        """The body, or ``too_large`` / ``timeout`` / ``connection_error``; never more than max_bytes."""
-        cfg = self.cfg
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float, limit: int) -> bytes | str:
+        """The body, or ``too_large`` / ``timeout`` / ``connection_error``; never more than ``limit`` bytes.
+
+        ``read1`` returns as soon as anything has arrived and the socket may block no longer than
+        the time left, so ``deadline`` holds however slowly the body drips.
+        """
         length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > cfg.max_bytes:
+        if length and length.isdigit() and int(length) > limit:
             response.close()
             return "too_large"
+        sock = getattr(response.connection, "sock", None)
         chunks, size = [], 0
         try:
-            for chunk in response.stream(_CHUNK):
-                size += len(chunk)
-                if size > cfg.max_bytes:
-                    response.close()
-                    return "too_large"
-                if time.monotonic() - started > cfg.timeout:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     response.close()
                     return "timeout"
+                if sock is not None:  # urllib3 sets it afresh when it reuses the connection
+                    sock.settimeout(left)
+                chunk = response.read1(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    response.close()
+                    return "too_large"
                 chunks.append(chunk)
         except Urllib3Timeout:
             response.close()
             return "timeout"
-        except (ProtocolError, HTTPError):
+        except (ProtocolError, HTTPError, OSError):
             response.close()
             return "connection_error"
         response.release_conn()
@@ -287,17 +343,18 @@ class HttpFetcher:
 
     def _fetch_uncached(self, url: str, kind: Kind) -> FetchResult:
         current, seen = url, {normalize_url(url)}
+        limit = self.cfg.max_sitemap_bytes if kind == "sitemap" else self.cfg.max_bytes
         for _hop in range(self.cfg.max_redirects + 1):
             if kind != "robots" and self.cfg.obey_robots:
                 robots = self._robots_for(current)
                 if not robots.allowed(current):
                     reason = "robots_unavailable" if robots.deny_all else "robots_disallowed"
                     return FetchResult(url, current, None, None, _now(), reason)
-            started = time.monotonic()
-            response = self._request(current)
-            if isinstance(response, str):
-                status = int(response[5:]) if response.startswith("http_") else None
-                return FetchResult(url, current, status, None, _now(), response)
+            answer = self._request(current)
+            if isinstance(answer, str):
+                status = int(answer[5:]) if answer.startswith("http_") else None
+                return FetchResult(url, current, status, None, _now(), answer)
+            response, deadline = answer
             status, content_type = response.status, response.headers.get("Content-Type")
             location = response.headers.get("Location")
             if status in _REDIRECTS and location:
@@ -311,7 +368,7 @@ class HttpFetcher:
             if kind == "html" and 200 <= status < 300 and content_type and not is_html(content_type, b""):
                 response.close()
                 return FetchResult(url, current, status, content_type, _now(), "not_html")
-            body = self._read_body(response, started)
+            body = self._read_body(response, deadline, limit)
             if isinstance(body, str):
                 return FetchResult(url, current, status, content_type, _now(), body)
             if not 200 <= status < 300:
@@ -324,19 +381,54 @@ class HttpFetcher:
             return FetchResult(url, current, status, content_type, _now(), reason, keep)
         return FetchResult(url, current, None, None, _now(), "too_many_redirects")
 
+    def _gunzipped(self, result: FetchResult) -> FetchResult:
+        """A gzipped sitemap (``.xml.gz``, told by its magic bytes) decompressed within ``max_sitemap_bytes``.
+
+        The cache keeps the body as it came; a ``.xml.gz`` that a server already decoded (sent
+        with Content-Encoding) has no magic bytes and is passed on as it is.
+        """
+        if not result.ok or result.body is None or not result.body.startswith(_GZIP_MAGIC):
+            return result
+        try:
+            body = _gunzip(result.body, self.cfg.max_sitemap_bytes)
+        except (zlib.error, EOFError) as exc:
+            logger.warning("sitemap %s: gzip data does not decompress (%s)", result.url, exc)
+            return replace(result, reason="bad_sitemap", body=None)
+        if body is None:
+            return replace(result, reason="too_large", body=None)
+        return replace(result, body=body)
+
     # -- public -----------------------------------------------------------------------------
 
     def fetch(self, url: str, *, kind: Kind = "html") -> FetchResult:
-        """Fetch one URL (from the cache when it holds it and ``refresh`` is off)."""
+        """Fetch one URL (from the cache when it holds it and ``refresh`` is off).
+
+        Args:
+            url: the URL.
+            kind: ``html`` (only HTML pages are usable), ``sitemap`` (bounded by
+                ``max_sitemap_bytes`` and gunzipped) or ``robots``.
+
+        Returns:
+            The result; ``reason`` says why it is not usable, if it is not.
+        """
+        result = None
         if self.cache is not None and not self.refresh:
-            cached = self.cache.get(url)
-            if cached is not None:
+            result = self.cache.get(url)
+            if result is not None:
                 self.counts["from_cache"] += 1
-                return cached
-        result = self._fetch_uncached(url, kind)
-        if self.cache is not None and result.cacheable:
-            self.cache.put(result)
-        return result
+        if result is None:
+            result = self._fetch_uncached(url, kind)
+            if self.cache is not None and result.cacheable:
+                self.cache.put(result)
+        return self._gunzipped(result) if kind == "sitemap" else result
+
+    def robots_sitemaps(self, url: str) -> list[str]:
+        """The ``Sitemap:`` URLs of the robots.txt of ``url``'s host, in their order.
+
+        robots.txt is fetched once per host, the same fetch that decides what may be crawled; a
+        host without one (or whose robots.txt is unreachable) lists none.
+        """
+        return list(self._robots_for(url).sitemaps)
 
     def fetch_many(self, urls: list[str], *, kind: Kind = "html", desc: str = "fetch") -> list[FetchResult]:
         """Fetch URLs concurrently (``fetch.concurrency``); results come back in the order asked."""

@@ -2,14 +2,22 @@
 
 Each returns its pages in a fixed order (the list's order; the sitemaps' order; breadth first
 for a crawl, links in document order), so a rerun from the cache gives the same rows.
+
+Sitemaps follow sitemaps.org: XML urlsets and sitemap indexes (nested indexes followed depth
+first), plain-text sitemaps (one URL a line, UTF-8), gzipped or not (the fetcher gunzips within
+``fetch.max_sitemap_bytes``). One file lists at most 50,000 URLs; past that the first 50,000 are
+kept, with a warning. A ``sitemap`` source whose URL is a site root reads the ``Sitemap:`` lines
+of that host's robots.txt, and falls back to ``/sitemap.xml`` when there are none.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
@@ -23,6 +31,8 @@ __all__ = ["WebPage", "crawl", "read_url_list", "sitemap", "urls"]
 logger = logging.getLogger(__name__)
 
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+_MAX_SITEMAP_URLS = 50_000  # sitemaps.org: what one sitemap file (or index) may list
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")
 
 
 @dataclass
@@ -47,7 +57,7 @@ def read_url_list(path: Path) -> list[str]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        if not re.match(r"^https?://[^\s/]+", line):
+        if not _HTTP_URL.match(line):
             raise SourceError(f"{path}:{lineno}: not an http(s) URL: {line!r}")
         out.append(line)
     return out
@@ -55,7 +65,7 @@ def read_url_list(path: Path) -> list[str]:
 
 def _check_urls(values: list[str], where: str) -> list[str]:
     for value in values:
-        if not re.match(r"^https?://[^\s/]+", value):
+        if not _HTTP_URL.match(value):
             raise SourceError(f"{where}: not an http(s) URL: {value!r}")
     return values
 
@@ -66,27 +76,86 @@ def urls(src: UrlsSource, base_dir: Path, fetcher: Fetcher) -> list[WebPage]:
     return [WebPage(r) for r in fetcher.fetch_many(listed, desc="urls")]
 
 
-def _parse_sitemap(body: bytes) -> tuple[str, list[tuple[str, str | None]]]:
-    if body[:2] == b"\x1f\x8b":
-        import gzip
+def _xml_sitemap(body: bytes) -> tuple[str, list[tuple[str, str | None]]]:
+    """The root's name and the ``(loc, lastmod)`` entries of an XML sitemap, up to one past the limit.
 
-        body = gzip.decompress(body)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    root = etree.fromstring(body, parser=parser)
-    kind = etree.QName(root).localname
-    entries = []
-    child = "sitemap" if kind == "sitemapindex" else "url"
-    for node in root.iter(f"{_SITEMAP_NS}{child}", child):
+    Parsed incrementally, each entry freed once read, so a 50 MB sitemap never becomes a whole tree;
+    no entity is resolved and nothing is fetched from the network.
+    """
+    events = etree.iterparse(
+        io.BytesIO(body), events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=False
+    )
+    kind, wanted = "", ("", "")
+    entries: list[tuple[str, str | None]] = []
+    for event, node in events:
+        if not kind:  # the first event opens the root
+            kind = etree.QName(node).localname
+            child = "sitemap" if kind == "sitemapindex" else "url"
+            wanted = (f"{_SITEMAP_NS}{child}", child)
+            continue
+        if event != "end" or node.tag not in wanted:
+            continue
         loc = node.findtext(f"{_SITEMAP_NS}loc") or node.findtext("loc")
         lastmod = node.findtext(f"{_SITEMAP_NS}lastmod") or node.findtext("lastmod")
         if loc and loc.strip():
             entries.append((loc.strip(), lastmod.strip() if lastmod else None))
+        node.clear(keep_tail=True)
+        while node.getprevious() is not None:
+            del node.getparent()[0]
+        if len(entries) > _MAX_SITEMAP_URLS:
+            break
     return kind, entries
 
 
+def _text_sitemap(body: bytes) -> list[tuple[str, str | None]]:
+    """The URLs of a text sitemap: one a line, UTF-8; blank and non-http(s) lines are skipped."""
+    lines = body.decode("utf-8-sig").splitlines()  # strict: sitemaps.org requires UTF-8
+    return [(line, None) for raw in lines if _HTTP_URL.match(line := raw.strip())]
+
+
+def _parse_sitemap(body: bytes, url: str) -> tuple[str, list[tuple[str, str | None]]]:
+    """The kind (``sitemapindex``, ``urlset``, ``text``) and entries of a sitemap, at most 50,000.
+
+    Raises:
+        etree.XMLSyntaxError: XML that does not parse.
+        UnicodeDecodeError: a text sitemap that is not UTF-8.
+    """
+    if body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":  # XML; a text sitemap starts with a URL
+        kind, entries = _xml_sitemap(body)
+    else:
+        kind, entries = "text", _text_sitemap(body)
+    if len(entries) > _MAX_SITEMAP_URLS:
+        logger.warning("sitemap %s lists more than %d URLs (the sitemaps.org limit): keeping the first %d",
+                       url, _MAX_SITEMAP_URLS, _MAX_SITEMAP_URLS)
+        entries = entries[:_MAX_SITEMAP_URLS]
+    return kind, entries
+
+
+def _first_sitemaps(src: SitemapSource, fetcher: Fetcher) -> list[str]:
+    """The source's URL; for a site root, the robots.txt ``Sitemap:`` lines or else ``/sitemap.xml``."""
+    parts = urlsplit(src.url)
+    if parts.path not in ("", "/"):
+        return [src.url]
+    listed = fetcher.robots_sitemaps(src.url)
+    if listed:
+        logger.info("sitemap: %d sitemaps listed in the robots.txt of %s", len(listed), parts.netloc)
+        return listed
+    logger.info("sitemap: no Sitemap line in the robots.txt of %s; trying /sitemap.xml", parts.netloc)
+    return [urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))]
+
+
 def sitemap(src: SitemapSource, fetcher: Fetcher) -> list[WebPage]:
-    """Fetch the pages a sitemap (or a sitemap index, followed depth first) lists, with ``lastmod``."""
-    pending, seen_maps = [src.url], set()
+    """Fetch the pages the sitemaps list, with ``lastmod``.
+
+    Args:
+        src: the source; a site root as ``url`` means the sitemaps robots.txt lists (or ``/sitemap.xml``).
+        fetcher: fetches the sitemaps (``kind="sitemap"``) and then the pages.
+
+    Returns:
+        Sitemaps that failed (as failed pages, with their reason), then the pages in sitemap order,
+        each URL once, at most ``src.max_pages``.
+    """
+    pending, seen_maps = _first_sitemaps(src, fetcher), set()
     pages: list[tuple[str, str | None]] = []
     failures: list[WebPage] = []
     while pending:
@@ -99,8 +168,8 @@ def sitemap(src: SitemapSource, fetcher: Fetcher) -> list[WebPage]:
             failures.append(WebPage(result))
             continue
         try:
-            kind, entries = _parse_sitemap(result.body)
-        except (etree.XMLSyntaxError, OSError, EOFError) as exc:
+            kind, entries = _parse_sitemap(result.body, url)
+        except (etree.XMLSyntaxError, UnicodeDecodeError) as exc:
             logger.warning("sitemap %s does not parse (%s)", url, exc)
             failures.append(WebPage(FetchResult(url, result.final_url, result.status, result.content_type,
                                                 result.fetched_at, "bad_sitemap")))
