@@ -5,7 +5,9 @@ collect -> extract -> clean -> dedup -> label -> split -> balance -> report -> w
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -28,6 +30,7 @@ from . import split as split_stage
 from . import schema
 from . import write as write_stage
 from .arrow_cache import detach
+from .atomic_dir import recover
 from .config import STAGES, Recipe, load_config, stage_index
 from .engine import Engine, make_engine
 from .errors import ConfigError, StageError
@@ -282,11 +285,56 @@ def build(
                           "or build with --until dedup")
     out_dir = Path(output_dir) if output_dir is not None else recipe.output_dir()
     overwrite = recipe.output.overwrite if overwrite is None else overwrite
-    write_stage.check_output_dir(out_dir, overwrite=overwrite)
+    recover(out_dir.resolve())  # what a build killed while replacing this folder left beside it
+    recipe_path = None if isinstance(config, Recipe) else Path(config)
+    write_stage.check_output_dir(out_dir, overwrite=overwrite, protected=_protected_paths(recipe, recipe_path))
     _check_extras(recipe, stop)
+    _say_paths_outside(recipe)
     with library_bars_off(), _engine(recipe, progress=progress) as engine:
         return _build(recipe, engine, out_dir=out_dir, overwrite=overwrite, until=until, stop=stop, refresh=refresh,
                       progress=progress)
+
+
+def _protected_paths(recipe: Recipe, recipe_path: Path | None) -> dict[Path, tuple[str, bool]]:
+    """What the output folder may neither hold nor lie inside: the recipe, its inputs, the cache
+    (each with whether it is a folder)."""
+    base = recipe.base_dir
+    out: dict[Path, tuple[str, bool]] = {recipe_path: ("recipe", False)} if recipe_path is not None else {}
+    for src in [*recipe.sources, *recipe.dedup.against]:
+        path = getattr(src, "path", None)
+        root = _glob_root(path) if path else "."
+        if root == "." or not (base / root).exists():
+            continue  # a Hub id, a glob at the recipe's own folder (a sibling out/ is fine), or missing
+        full = base / root
+        out[full] = ("input folder", True) if full.is_dir() else ("input file", False)
+    for path in recipe.referenced_files():
+        out[base / path] = ("input file", False)
+    out[recipe.resolved_cache_dir()] = ("cache", True)
+    return out
+
+
+def _say_paths_outside(recipe: Recipe) -> None:
+    """One warning per path the recipe reads outside its own folder: recipes travel, and a path
+    such as ../../home/me/.ssh should not be read unnoticed (it is allowed: data often lives elsewhere)."""
+    base = recipe.base_dir.resolve()
+    named = [(f"sources[{i}].path", getattr(src, "path", None)) for i, src in enumerate(recipe.sources)]
+    named += [(f"dedup.against[{i}].path", getattr(src, "path", None)) for i, src in enumerate(recipe.dedup.against)]
+    named += [("card.template", recipe.card.template)]
+    named += [(f"file {path}", path) for path in recipe.referenced_files() if path != recipe.card.template]
+    for key, path in named:
+        if not path:
+            continue
+        full = (base / _glob_root(path)).resolve()
+        if (base / path).exists() or full.exists():
+            if base != full and base not in full.parents:
+                logger.warning("%s reads %s, outside the recipe's folder", key, full)
+
+
+def _glob_root(pattern: str) -> str:
+    """The part of a path before its first wildcard (``raw/*.jsonl`` -> ``raw``)."""
+    parts = Path(pattern).parts
+    plain = [p for p in itertools.takewhile(lambda part: not glob.has_magic(part), parts)]
+    return str(Path(*plain)) if plain else "."
 
 
 @contextmanager

@@ -19,14 +19,15 @@ import pyarrow.parquet as pq
 from datasets import DatasetDict
 
 from . import schema
+from .atomic_dir import crash_point, hidden_sibling, replace_dir
 from .card import render_card, template_text
-from .quality.plots import render as render_plots
 from .config import Recipe
 from .errors import OutputError
+from .quality.plots import render as render_plots
 from .memory import release_mapped_pages
 from .stats import StageStats
 
-__all__ = ["check_output_dir", "rerender_card", "write"]
+__all__ = ["BUILD_ENTRIES", "check_output_dir", "rerender_card", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +35,77 @@ QUALITY_FILE = "quality.json"
 RECIPE_FILE = "recipe.yaml"
 
 
-def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
-    """Fail early when ``out_dir`` exists and may not be replaced.
+#: What a build writes at the top of its folder; older builds did not record their file list.
+BUILD_ENTRIES = ("README.md", QUALITY_FILE, RECIPE_FILE, "data", "images", "dropped", "review")
+
+
+def _written_by_a_build(out_dir: Path) -> str | None:
+    """The first entry of ``out_dir`` that no build wrote (a recipe, data, a cache, notes), or None.
+
+    A build records its files in ``quality.json`` (``files``); for an older build without that
+    list, only the names a build writes are accepted.
+    """
+    try:
+        quality = json.loads((out_dir / QUALITY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        quality = {}
+    recorded = quality.get("files") if isinstance(quality, dict) else None
+    if isinstance(recorded, list):
+        allowed = set(recorded)
+        allowed |= {str(Path(f).parent) for f in recorded if "/" in f}
+    for path in sorted(out_dir.rglob("*")):
+        rel = path.relative_to(out_dir).as_posix()
+        if isinstance(recorded, list):
+            if rel not in allowed:
+                return rel
+        elif rel.split("/")[0] not in BUILD_ENTRIES:
+            return rel
+    return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output_dir(out_dir: Path, *, overwrite: bool, protected: dict[Path, tuple[str, bool]] | None = None) -> None:
+    """Fail early when ``out_dir`` may not be written or replaced.
+
+    Args:
+        out_dir: the output folder (resolved here before any check).
+        overwrite: whether an earlier build there may be replaced.
+        protected: paths a build must never replace or write into, with what they are and
+            whether they are folders: the recipe, its inputs and input folders, the cache (a
+            folder, made or not yet). The output may not contain one, nor lie inside a protected
+            folder (a sibling folder beside the recipe is fine).
 
     Raises:
-        OutputError: it exists without ``overwrite``, or it is not an earlier build.
+        OutputError: one line naming the cause, before anything is written.
     """
-    if not out_dir.exists():
+    target = out_dir.resolve()
+    if _inside(Path.cwd().resolve(), target):
+        raise OutputError(f"output folder {out_dir} is the folder you are in (or holds it); "
+                          "build into a folder beside it")
+    for path, (what, folder) in (protected or {}).items():
+        path = path.resolve()
+        if _inside(path, target):
+            raise OutputError(f"output folder {out_dir} holds the {what} ({path}); "
+                              "refusing to write there: choose a folder of its own")
+        if folder and _inside(target, path):
+            raise OutputError(f"output folder {out_dir} lies inside the {what} ({path}); choose a folder outside it")
+    if not target.exists():
         return
-    if not out_dir.is_dir():
+    if not target.is_dir():
         raise OutputError(f"output path {out_dir} exists and is not a folder")
     if not overwrite:
         raise OutputError(f"output folder {out_dir} exists; pass --overwrite or set output.overwrite: true")
-    if any(out_dir.iterdir()) and not (out_dir / QUALITY_FILE).exists():
+    if any(target.iterdir()) and not (target / QUALITY_FILE).exists():
         raise OutputError(
             f"output folder {out_dir} is not an hf_ftbuilder build (no {QUALITY_FILE}); refusing to replace it"
         )
+    foreign = _written_by_a_build(target)
+    if foreign is not None:
+        raise OutputError(f"output folder {out_dir} holds {foreign!r}, which no build wrote; "
+                          "refusing to replace it (move that file out, or build elsewhere)")
 
 
 #: Uncompressed bytes of a parquet row group. datasets aims at 100 MB; a third of that keeps the
@@ -154,20 +210,6 @@ def rerender_card(out_dir: Path, *, template: Path | None = None) -> Path:
     return out_dir / "README.md"
 
 
-def _replace(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        tmp.rename(out_dir)
-        return
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    out_dir.rename(old)
-    try:
-        tmp.rename(out_dir)
-    except OSError:
-        old.rename(out_dir)
-        raise
-    shutil.rmtree(old)
-
-
 def write(
     dd: DatasetDict,
     recipe: Recipe,
@@ -196,16 +238,19 @@ def write(
     Raises:
         OutputError: the folder may not be replaced or could not be written.
     """
+    out_dir = out_dir.resolve()
     check_output_dir(out_dir, overwrite=overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    tmp = hidden_sibling(out_dir, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "data").mkdir(parents=True)
+        crash_point("tmp_created")
         split_info = {}
         for name, ds in dd.items():
             ds = ds.select_columns(schema.output_order(ds.column_names))
             split_info[name] = _write_split(ds, tmp / "data", name, recipe.output.shard_rows)
+        crash_point("data_written")
         if recipe.output.write_dropped:
             for st in stages:
                 if st.dropped_rows is not None and st.dropped_rows.num_rows:
@@ -217,6 +262,9 @@ def write(
         quality["examples"] = _examples(stages, recipe.report.examples_per_reason)
         plots = recipe.report.plots and "plots" not in quality.get("left_out", {})
         quality["images"] = render_plots(quality, tmp / "images") if plots else {}
+        # The build's own file list: --overwrite replaces a folder only when it holds nothing else.
+        written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
+        quality["files"] = sorted(written | {QUALITY_FILE, "README.md", RECIPE_FILE})
         (tmp / QUALITY_FILE).write_text(json.dumps(quality, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)
@@ -225,7 +273,8 @@ def write(
         card = render_card(quality, features=features, split_info=split_info, template=template)
         card.save(str(tmp / "README.md"))
         (tmp / RECIPE_FILE).write_text(recipe_yaml, encoding="utf-8")
-        _replace(tmp, out_dir)
+        crash_point("card_written")
+        replace_dir(tmp, out_dir)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"cannot write {out_dir}: {exc}") from exc

@@ -274,3 +274,16 @@ def test_a_csv_date_column_drives_a_time_split_with_the_default_time_column(tmp_
         "train": ("2024-01-01", "2024-01-12"), "validation": ("2024-01-13", "2024-01-16"),
         "test": ("2024-01-17", "2024-01-20")}
     assert "source_date" not in dd["train"].column_names
+
+
+def test_a_path_outside_the_recipes_folder_is_read_and_said_once(tmp_path: Path, caplog) -> None:
+    (tmp_path / "data").mkdir()
+    plant_corpus(tmp_path / "data")
+    (tmp_path / "recipes").mkdir()
+    recipe = tmp_path / "recipes" / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_dict(sources=[{"type": "jsonl", "path": "../data/corpus.jsonl"}])),
+                      encoding="utf-8")
+    with caplog.at_level("WARNING", logger="hf_ftbuilder"):
+        hf_ftbuilder.build(recipe, output_dir=tmp_path / "out", until="collect")
+    said = [r.getMessage() for r in caplog.records if "outside the recipe's folder" in r.getMessage()]
+    assert said == [f"sources[0].path reads {tmp_path / 'data' / 'corpus.jsonl'}, outside the recipe's folder"]
