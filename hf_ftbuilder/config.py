@@ -28,6 +28,7 @@ __all__ = [
     "C4Lines",
     "Card",
     "Clean",
+    "Collect",
     "CrawlSource",
     "CsvSource",
     "Dedup",
@@ -225,6 +226,16 @@ class Fetch(_Section):
     max_bytes: int = Field(5_000_000, ge=1, description="larger responses are dropped as too_large")
     max_sitemap_bytes: int = Field(
         52_428_800, ge=1, description="bound for one sitemap, after gunzip (sitemaps.org allows 50 MiB); past it: too_large"
+    )
+
+
+class Collect(_Section):
+    """Limits of reading the sources."""
+
+    max_row_chars: int = Field(
+        5_000_000, ge=1,
+        description="a row longer than this (a JSON line, a CSV record, a file, a text or a page) is dropped as "
+        "too_long_row without being parsed; the CSV field limit follows it",
     )
 
 
@@ -633,6 +644,7 @@ class Recipe(_Section):
     seed: int = 42
     cache_dir: str | None = Field(None, description="default .ftbuild/<name>/ beside the recipe")
     sources: list[Source] = Field(min_length=1)
+    collect: Collect = Field(default_factory=Collect)
     fetch: Fetch = Field(default_factory=Fetch)
     extract: Extract = Field(default_factory=Extract)
     clean: Clean = Field(default_factory=Clean)

@@ -123,6 +123,7 @@ def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, Sta
         cache_dir=recipe.resolved_cache_dir(),
         refresh=refresh,
         progress=progress,
+        max_row_chars=recipe.collect.max_row_chars,
     )
 
 
@@ -201,7 +202,8 @@ def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool
         with run.stage("dedup"):
             reference = None
             if recipe.dedup.against:
-                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress)
+                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress,
+                                                     max_row_chars=recipe.collect.max_row_chars)
             ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference, engine=engine)
             run.record(stats)
     return ds, inputs

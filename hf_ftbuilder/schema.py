@@ -36,6 +36,10 @@ DROP_REASON = "drop_reason"
 DUP_OF = "dup_of"
 SIMILARITY = "similarity"
 
+# Set by a reader on a row it did not read because it is longer than collect.max_row_chars; the
+# collect stage turns it into drop_reason too_long_row (a name no input uses, so never renamed).
+TOO_LONG = "__ftbuild_too_long__"
+
 # A file source's columns of these names fill the project's columns as they are (or the columns
 # its ``<name>_column`` keys name do); web, WARC and extraction fill them for pages.
 FILE_METADATA_COLUMNS = (DATE, URL, TITLE, AUTHOR, LANGUAGE)

@@ -253,3 +253,34 @@ def test_files_are_read_a_chunk_at_a_time_with_the_same_rows(tmp_path: Path, mon
     # The chunks were spilled beside the collected rows and are gone; the rows are one Arrow file.
     assert [p.name for p in (cache / "datasets").iterdir() if p.name.startswith(".")] == []
     assert chunked.cache_files and Path(chunked.cache_files[0]["filename"]).parent == cache / "datasets"
+
+
+def test_rows_over_max_row_chars_are_dropped_unread_and_keep_their_neighbours_ids(tmp_path: Path) -> None:
+    long_text = "word " * 300  # 1,500 characters
+    rows = [{"text": "short one", "label": "a"}, {"text": long_text, "label": "b"}, {"text": "short two", "label": "a"}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "a.csv").write_text("text,label\n" + "".join(f'"{r["text"]}",{r["label"]}\n' for r in rows),
+                                    encoding="utf-8")
+    (tmp_path / "notes").mkdir()
+    for i, r in enumerate(rows):
+        (tmp_path / "notes" / f"{i}.txt").write_text(r["text"], encoding="utf-8")
+    pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "a.parquet")
+    sources = [{"type": "jsonl", "path": "a.jsonl"}, {"type": "csv", "path": "a.csv"},
+               {"type": "text_dir", "path": "notes"}, {"type": "parquet", "path": "a.parquet"}]
+    ds, stats = collect(_sources(*sources), tmp_path, label_column="label", max_row_chars=1_000)
+    assert ds["text"] == ["short one", "short two"] * 4
+    assert stats.dropped == {"too_long_row": 4}
+    dropped = stats.dropped_rows
+    assert dropped["text"] == [None] * 4  # the long text is not kept for dropped/
+    assert dropped["id"] == [row_id("0:a.jsonl:1"), row_id("1:a.csv:1"), row_id("2:notes/1.txt:0"),
+                             row_id("3:a.parquet:1")]
+    assert ds["id"][:2] == [row_id("0:a.jsonl:0"), row_id("0:a.jsonl:2")]
+
+
+def test_csv_fields_longer_than_pythons_default_limit_are_read(tmp_path: Path) -> None:
+    long_text = "x" * 200_000  # csv refuses fields over 131,072 characters by default
+    (tmp_path / "a.csv").write_text(f"text\nshort\n{long_text}\n", encoding="utf-8")
+    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), tmp_path, max_row_chars=500_000)
+    assert [len(t) for t in ds["text"]] == [5, 200_000] and not stats.dropped
+    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), tmp_path, max_row_chars=100_000)
+    assert ds["text"] == ["short"] and stats.dropped == {"too_long_row": 1}

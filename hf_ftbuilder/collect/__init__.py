@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from datasets import Dataset, Features
 from datasets.table import InMemoryTable
@@ -125,8 +126,39 @@ def _with_identity(table: pa.Table, origins: list[str], source: str) -> pa.Table
     return table.add_column(0, schema.ID, ids).add_column(2, schema.SOURCE, sources)
 
 
+def _too_long_rows(table: pa.Table, max_row_chars: int | None) -> pa.Table:
+    """Rows a reader did not read, or whose text (or HTML) is longer than ``max_row_chars``: their
+    text emptied and ``drop_reason`` set to ``too_long_row``, so collect drops and counts them."""
+    flags = table.column(schema.TOO_LONG) if schema.TOO_LONG in table.column_names else None
+    if max_row_chars is not None:
+        for name in (schema.TEXT, schema.HTML):
+            if name in table.column_names:
+                over = pc.fill_null(pc.greater(pc.utf8_length(table.column(name)), max_row_chars), False)
+                flags = over if flags is None else pc.or_(pc.fill_null(flags, False), over)
+    if flags is None:
+        return table
+    flags = pc.fill_null(flags, False)
+    if schema.TOO_LONG in table.column_names:
+        table = table.drop_columns([schema.TOO_LONG])
+    if not pc.any(flags).as_py():
+        return table
+    for name in (schema.TEXT, schema.HTML):
+        if name in table.column_names:
+            column = table.column(name)
+            table = table.set_column(table.column_names.index(name), name,
+                                     pc.if_else(flags, pa.scalar(None, column.type), column))
+    reasons = pc.if_else(flags, pa.scalar("too_long_row"), pa.scalar(None, pa.string()))
+    if schema.DROP_REASON in table.column_names:
+        index = table.column_names.index(schema.DROP_REASON)
+        table = table.set_column(index, schema.DROP_REASON, pc.coalesce(table.column(schema.DROP_REASON), reasons))
+    else:
+        table = table.append_column(schema.DROP_REASON, reasons)
+    return table
+
+
 def _read_source(
-    index: int, src: Source, base_dir: Path, label_column: str | None, digests: dict[str, str]
+    index: int, src: Source, base_dir: Path, label_column: str | None, digests: dict[str, str],
+    max_row_chars: int | None,
 ) -> Iterator[pa.Table]:
     """The rows of one source, a chunk at a time for files (ids and provenance added); fills ``digests``."""
     tables: list[pa.Table] = []
@@ -135,9 +167,10 @@ def _read_source(
             rel = _rel(path, base_dir)
             digest = hashlib.sha256()
             if isinstance(src, JsonlSource):
-                chunks = iter_jsonl(path, digest)
+                chunks = iter_jsonl(path, digest, max_row_chars=max_row_chars, text_column=src.text_column)
             elif isinstance(src, CsvSource):
-                chunks = iter_csv(path, digest, delimiter=src.delimiter, encoding=src.encoding)
+                chunks = iter_csv(path, digest, delimiter=src.delimiter, encoding=src.encoding,
+                                  max_row_chars=max_row_chars)
             else:
                 chunks = iter_parquet(path, digest)
             offset = 0
@@ -147,6 +180,7 @@ def _read_source(
                 if isinstance(src, ParquetSource):
                     table = decode_class_labels(table, _features_of(table))
                 table = _rename_columns(table, src, label_column=label_column, where=str(path))
+                table = _too_long_rows(table, max_row_chars)
                 origins = [f"{index}:{rel}:{offset + i}" for i in range(table.num_rows)]
                 offset += table.num_rows
                 yield _with_identity(table, origins, f"{src.type}:{rel}")
@@ -155,10 +189,12 @@ def _read_source(
         root = base_dir / src.path
         rel_root = _rel(root, base_dir)
         if isinstance(src, TextDirSource):
-            table, file_digests = read_text_dir(root, pattern=src.pattern, encoding=src.encoding)
+            table, file_digests = read_text_dir(root, pattern=src.pattern, encoding=src.encoding,
+                                                max_row_chars=max_row_chars)
         else:
             table, file_digests = read_html_dir(root, patterns=src.patterns)
         digests.update({f"{rel_root}/{k}": v for k, v in file_digests.items()})
+        table = _too_long_rows(table, max_row_chars)
         if table.num_rows:
             files = table.column(schema.FILE).to_pylist()
             origins = [f"{index}:{rel_root}/{f}:0" for f in files]
@@ -170,13 +206,13 @@ def _read_source(
         table, digest = read_hf(local_path if local else src.path, split=src.split, local=local)
         digests[f"{where}[{src.split}]"] = digest
         if table.num_rows:
-            table = _rename_columns(table, src, label_column=label_column, where=where)
+            table = _too_long_rows(_rename_columns(table, src, label_column=label_column, where=where), max_row_chars)
             origins = [f"{index}:{where}[{src.split}]:{i}" for i in range(table.num_rows)]
             tables.append(_with_identity(table, origins, f"hf:{where}"))
     elif isinstance(src, WarcSource):
         for path in _expand(src.path, base_dir):
             rel = _rel(path, base_dir)
-            table = _warc_table(path, rel)
+            table = _too_long_rows(_warc_table(path, rel), max_row_chars)
             digests[rel] = _file_sha256(path)
             if table.num_rows:
                 tables.append(table)
@@ -284,6 +320,7 @@ def collect(
     refresh: bool = False,
     fetcher: Fetcher | None = None,
     progress: bool = True,
+    max_row_chars: int | None = None,
 ) -> tuple[Dataset, StageStats]:
     """Read every source into one dataset.
 
@@ -296,6 +333,8 @@ def collect(
         refresh: fetch web pages again even when the cache holds them.
         fetcher: fetches web pages (default: an :class:`HttpFetcher` over the cache).
         progress: show progress bars while fetching.
+        max_row_chars: rows longer than this (a JSON line, a CSV record, a file, a text or a
+            page's HTML) are dropped as ``too_long_row`` without being parsed or kept.
 
     Returns:
         The rows with ``id`` and ``source`` (and ``html`` for pages still to extract), and the
@@ -309,7 +348,8 @@ def collect(
     parts = _Parts(Path(cache_dir) / "datasets" if cache_dir is not None else None)
     try:
         ds, stats = _collect(parts, sources, Path(base_dir), label_column=label_column, fetch=fetch,
-                             cache_dir=cache_dir, refresh=refresh, fetcher=fetcher, progress=progress)
+                             cache_dir=cache_dir, refresh=refresh, fetcher=fetcher, progress=progress,
+                             max_row_chars=max_row_chars)
         if cache_dir is not None:
             # Backed by a file in cache_dir, every later map step is cached between builds.
             ds = persist(ds, Path(cache_dir) / "datasets", "collect")
@@ -372,6 +412,7 @@ def _collect(
     refresh: bool,
     fetcher: Fetcher | None,
     progress: bool,
+    max_row_chars: int | None,
 ) -> tuple[Dataset, StageStats]:
     inputs: dict[str, str] = {}
     per_source: list[dict[str, Any]] = []
@@ -392,7 +433,7 @@ def _collect(
                 pages = web.crawl(src, fetcher)
             src_tables: Iterable[pa.Table] = [_web_table(src, pages, seen_web)] if pages else []
         else:
-            src_tables = _read_source(index, src, Path(base_dir), label_column, inputs)
+            src_tables = _read_source(index, src, Path(base_dir), label_column, inputs, max_row_chars)
         rows = 0
         for table in src_tables:
             parts.add(table, f"sources[{index}] ({_describe(src)})")

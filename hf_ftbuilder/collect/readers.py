@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from pathlib import Path
 
@@ -86,11 +87,18 @@ def _lines(path: Path, fh: Any, digest: Any, encoding: str) -> Iterator[str]:
             raise SourceError(f"{path}: unknown encoding {encoding!r}") from None
 
 
-def iter_jsonl(path: Path, digest: Any, *, rows: int | None = None) -> Iterator[pa.Table]:
+#: Python's csv module refuses fields longer than this unless told otherwise.
+_CSV_DEFAULT_FIELD_LIMIT = 131_072
+
+
+def iter_jsonl(path: Path, digest: Any, *, rows: int | None = None, max_row_chars: int | None = None,
+               text_column: str = schema.TEXT) -> Iterator[pa.Table]:
     """Read a JSON Lines file a chunk of ``rows`` at a time (blank lines are skipped).
 
     A chunk has the keys its rows have, in order of first appearance (missing keys as null);
-    :func:`hf_ftbuilder.collect.collect` unifies the chunks.
+    :func:`hf_ftbuilder.collect.collect` unifies the chunks. A line longer than ``max_row_chars``
+    is not parsed: it stands as a row with ``text_column`` null and :data:`~hf_ftbuilder.schema.TOO_LONG`
+    set, so it keeps its row number (and id) and is counted.
 
     Raises:
         SourceError: naming the file and line of a line that is not a JSON object.
@@ -102,12 +110,16 @@ def iter_jsonl(path: Path, digest: Any, *, rows: int | None = None) -> Iterator[
         for lineno, line in enumerate(_lines(path, fh, digest, "utf-8"), start=1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line.removesuffix("\n"))
-            except json.JSONDecodeError as exc:
-                raise SourceError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise SourceError(f"{path}:{lineno}: expected a JSON object, found {type(obj).__name__}")
+            if max_row_chars is not None and len(line) > max_row_chars:
+                obj = {text_column: None, schema.TOO_LONG: True}
+                del line  # a huge line is not kept while the chunk fills
+            else:
+                try:
+                    obj = json.loads(line.removesuffix("\n"))
+                except json.JSONDecodeError as exc:
+                    raise SourceError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                if not isinstance(obj, dict):
+                    raise SourceError(f"{path}:{lineno}: expected a JSON object, found {type(obj).__name__}")
             for key in obj:
                 if key not in columns:
                     columns[key] = [None] * n
@@ -128,42 +140,76 @@ def read_jsonl(path: Path) -> tuple[pa.Table, str]:
     return pa.concat_tables(tables, promote_options="permissive"), digest.hexdigest()
 
 
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """csv's field limit (process-wide state) raised to ``limit`` while one file is read."""
+    previous = csv.field_size_limit(max(limit, _CSV_DEFAULT_FIELD_LIMIT))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_table(header: list[str], columns: list[list[str | None]], too_long: list[bool]) -> pa.Table:
+    table = pa.table({name: pa.array(values, pa.string()) for name, values in zip(header, columns)})
+    if any(too_long):
+        table = table.append_column(schema.TOO_LONG, pa.array(too_long, pa.bool_()))
+    return table
+
+
 def iter_csv(path: Path, digest: Any, *, delimiter: str = ",", encoding: str = "utf-8",
-             rows: int | None = None) -> Iterator[pa.Table]:
+             rows: int | None = None, max_row_chars: int | None = None) -> Iterator[pa.Table]:
     """Read a CSV file with a header row a chunk of ``rows`` at a time; every value stays a string.
+
+    A record longer than ``max_row_chars`` (csv's field limit is raised to it) stands as a row of
+    nulls with :data:`~hf_ftbuilder.schema.TOO_LONG` set, so it keeps its row number and is counted.
 
     Raises:
         SourceError: naming the file and line of a row with the wrong number of fields or bad quoting.
     """
     rows = rows or CHUNK_ROWS
-    with _open(path) as fh:
+    limit = max_row_chars or _CSV_DEFAULT_FIELD_LIMIT
+    with _open(path) as fh, _csv_field_limit(limit):
         reader = csv.reader(_lines(path, fh, digest, encoding), delimiter=delimiter, strict=True)
         try:
             header = next(reader, None)
-            if header is None:
-                yield pa.table({})
-                return
-            if len(set(header)) != len(header):
-                dupes = sorted({h for h in header if header.count(h) > 1})
-                raise SourceError(f"{path}:1: the header repeats column names {dupes}")
-            columns: list[list[str]] = [[] for _ in header]
-            emitted = False
-            for row in reader:
+        except csv.Error as exc:
+            raise SourceError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+        if header is None:
+            yield pa.table({})
+            return
+        if len(set(header)) != len(header):
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            raise SourceError(f"{path}:1: the header repeats column names {dupes}")
+        columns: list[list[str | None]] = [[] for _ in header]
+        too_long: list[bool] = []
+        emitted = False
+        while True:
+            try:
+                row: list[str | None] | None = next(reader, None)
+            except csv.Error as exc:
+                if "field larger than field limit" not in str(exc):
+                    raise SourceError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+                row = None  # the reader skips the rest of that record
+                over = True
+            else:
+                if row is None:
+                    break
                 if not row:
                     continue
                 if len(row) != len(header):
                     raise SourceError(
                         f"{path}:{reader.line_num}: expected {len(header)} fields as in the header, found {len(row)}"
                     )
-                for values, value in zip(columns, row):
-                    values.append(value)
-                if len(columns[0]) == rows:
-                    yield pa.table({name: pa.array(values, pa.string()) for name, values in zip(header, columns)})
-                    columns, emitted = [[] for _ in header], True
-        except csv.Error as exc:
-            raise SourceError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
-    if columns[0] or not emitted:
-        yield pa.table({name: pa.array(values, pa.string()) for name, values in zip(header, columns)})
+                over = max_row_chars is not None and sum(map(len, row)) > max_row_chars
+            for i, values in enumerate(columns):
+                values.append(None if over else row[i])  # type: ignore[index]
+            too_long.append(over)
+            if len(too_long) == rows:
+                yield _csv_table(header, columns, too_long)
+                columns, too_long, emitted = [[] for _ in header], [], True
+    if too_long or not emitted:
+        yield _csv_table(header, columns, too_long)
 
 
 def read_csv(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> tuple[pa.Table, str]:
@@ -205,20 +251,43 @@ def _list_files(root: Path, patterns: Iterable[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def read_text_dir(root: Path, *, pattern: str, encoding: str) -> tuple[pa.Table, dict[str, str]]:
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with _open(path) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text_dir(root: Path, *, pattern: str, encoding: str,
+                  max_row_chars: int | None = None) -> tuple[pa.Table, dict[str, str]]:
     """Read a folder of text files, one file a row, in sorted path order.
+
+    A file of more than ``4 * max_row_chars`` bytes (UTF-8 takes at most four a character) is
+    hashed but not read, and one with more characters than that once decoded is not kept: both
+    stand as rows with :data:`~hf_ftbuilder.schema.TOO_LONG` set.
 
     Returns:
         A table with ``text`` and ``file`` (path relative to ``root``), and sha256 per file.
     """
-    texts, files, digests = [], [], {}
+    texts, files, too_long, digests = [], [], [], {}
     for path in _list_files(root, [pattern]):
-        data = _read_bytes(path)
         rel = path.relative_to(root).as_posix()
-        texts.append(_decode(data, path, encoding))
+        if max_row_chars is not None and path.stat().st_size > 4 * max_row_chars:
+            text = None
+            digests[rel] = _file_sha256(path)
+        else:
+            data = _read_bytes(path)
+            text = _decode(data, path, encoding)
+            digests[rel] = file_digest(data)
+            if max_row_chars is not None and len(text) > max_row_chars:
+                text = None
+        texts.append(text)
+        too_long.append(text is None)
         files.append(rel)
-        digests[rel] = file_digest(data)
     table = pa.table({schema.TEXT: pa.array(texts, pa.string()), schema.FILE: pa.array(files, pa.string())})
+    if any(too_long):
+        table = table.append_column(schema.TOO_LONG, pa.array(too_long, pa.bool_()))
     return table, digests
 
 
