@@ -136,3 +136,51 @@ def test_verbosity_and_debug_work_before_or_after_every_command(command: list[st
     assert (after.quiet, after.debug, after.verbose) == (before.quiet, before.debug, before.verbose) == (True, True, False)
     assert (plain.quiet, plain.debug, plain.verbose) == (False, False, False)
     assert _parser().parse_args(["-v", *command]).verbose and _parser().parse_args([*command, "-v"]).verbose
+
+
+def test_one_class_left_is_one_line_before_any_model_runs(corpus, write_recipe, capsys) -> None:
+    line = _bad_build(corpus, write_recipe, capsys,
+                      recipe_dict(label={"method": "column", "column": "label", "labels": ["world"]}))
+    assert line == ("error: label: only 'world' has rows after labelling (world: 30); 61 rows dropped as "
+                    "unknown_label (values of 'label' not in label.labels, e.g. 'sports', 'tech', 'gossip'); "
+                    "a classification dataset needs at least two")
+
+
+def test_all_labels_unknown_is_one_line(corpus, write_recipe, capsys) -> None:
+    line = _bad_build(corpus, write_recipe, capsys,
+                      recipe_dict(label={"method": "column", "column": "label", "labels": ["spam", "ham"]}))
+    assert line == ("error: label: no class has rows after labelling (spam: 0; ham: 0); 91 rows dropped as "
+                    "unknown_label (values of 'label' not in label.labels, e.g. 'world', 'sports', 'tech'); "
+                    "a classification dataset needs at least two")
+
+
+def test_dropped_labels_are_one_warning_with_examples(corpus, write_recipe, capsys, tmp_path) -> None:
+    path = write_recipe(recipe_dict(report={"tokenizer": "none", "diversity_sample": 0, "baseline": False,
+                                            "label_noise": False, "plots": False}))
+    code, _, err = _run(["build", str(path), "--output", str(tmp_path / "out"), "-q"], capsys)
+    assert code == 0
+    assert err.splitlines() == [
+        "label: 1 row dropped as unknown_label (values of 'label' not in label.labels, e.g. 'gossip')"]
+
+
+def test_an_interrupt_names_a_resume_only_when_there_is_one(corpus, write_recipe) -> None:
+    import argparse
+
+    from hf_ftbuilder.cli import _what_stands
+
+    files = write_recipe(recipe_dict())
+    web = write_recipe({**recipe_dict(), "sources": [{"type": "urls", "urls": ["http://127.0.0.1:9/a"]}]}, "web.yaml")
+    assert _what_stands(argparse.Namespace(command="build", recipe=str(files))) == (
+        "nothing was written; run the same command again to start over")
+    assert _what_stands(argparse.Namespace(command="build", recipe=str(web))).startswith(
+        "the pages fetched so far are in the fetch cache")
+    assert _what_stands(argparse.Namespace(command="push", output="out")).startswith("the Hub keeps its last")
+
+
+def test_an_output_path_through_a_missing_folder_leaves_no_empty_folder(corpus, write_recipe, capsys) -> None:
+    path = write_recipe(recipe_dict())
+    code, _, _ = _run(["build", str(path), "--output", str(corpus / "a" / "missing" / ".." / "b"), "--until",
+                       "clean", "-q"], capsys)
+    assert code == 0
+    assert (corpus / "a" / "b" / "quality.json").is_file()
+    assert not (corpus / "a" / "missing").exists()

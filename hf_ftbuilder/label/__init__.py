@@ -21,6 +21,7 @@ annotated) are not in the dataset: they go to ``review/<reason>.parquet`` and ar
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,38 @@ def label_column_batch(batch: dict[str, list], *, column: str, names: list[str],
     }
 
 
-def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Dataset, list[str]]:
+def _unusable(raw: list[Any], names: list[str], column: str) -> list[str]:
+    """What the column held that is not a label: per drop reason, the count and up to three values."""
+    known = set(names)
+    missing = sum(1 for v in raw if _as_name(v) is None)
+    unknown = Counter(n for v in raw if (n := _as_name(v)) is not None and n not in known)
+    notes = []
+    if unknown:
+        shown = ", ".join(repr(v) for v, _ in unknown.most_common(3))
+        count = sum(unknown.values())
+        notes.append(f"{count} row{'s' if count != 1 else ''} dropped as unknown_label "
+                     f"(values of {column!r} not in label.labels, e.g. {shown})")
+    if missing:
+        notes.append(f"{missing} row{'s' if missing != 1 else ''} dropped as missing_label "
+                     f"(no value in column {column!r})")
+    return notes
+
+
+def _check_classes(kept: Dataset, names: list[str], notes: list[str]) -> None:
+    """A classification dataset needs two classes with rows: say so before any later step runs
+    (with what was dropped, which is usually why); otherwise warn once per kind of dropped label."""
+    counts = Counter(kept.with_format("arrow")[schema.LABEL].to_pylist())
+    present = [name for i, name in enumerate(names) if counts.get(i)]
+    if len(present) < 2:
+        listed = "; ".join(f"{name}: {counts.get(i, 0)}" for i, name in enumerate(names))
+        left = f"only {present[0]!r} has rows" if present else "no class has rows"
+        why = f"; {'; '.join(notes)}" if notes else ""
+        raise StageError(f"label: {left} after labelling ({listed}){why}; a classification dataset needs at least two")
+    for note in notes:
+        logger.warning("label: %s", note)
+
+
+def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Dataset, list[str], list[str]]:
     column = cfg.column
     if column not in ds.column_names:
         raise StageError(
@@ -93,6 +125,7 @@ def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Datase
     names = list(cfg.labels) if cfg.labels else _sorted_names({n for v in raw if (n := _as_name(v)) is not None})
     if not names:
         raise StageError(f"label: column {column!r} holds no labels")
+    notes = _unusable(raw, names, column)
     features = ds.features.copy()
     if column != schema.LABEL:
         del features[column]
@@ -108,7 +141,7 @@ def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Datase
         features=features,
         desc="label",
     )
-    return out, names
+    return out, names, notes
 
 
 def suggest(
@@ -160,9 +193,10 @@ def label(
     details: dict[str, Any] = {"method": cfg.method}
     review_files: dict[str, str] = {}
     n = ds.num_rows
+    notes: list[str] = []
 
     if cfg.method == "column":
-        out, names = _from_column(ds, cfg, engine)
+        out, names, notes = _from_column(ds, cfg, engine)
         details["column"] = cfg.column
     else:
         labels = np.full(n, -1, dtype=np.int64)
@@ -236,6 +270,7 @@ def label(
         details["min_score"] = cfg.min_score
 
     kept, stats = split_dropped(out, "label")
+    _check_classes(kept, names, notes)
     kept = kept.cast_column(schema.LABEL, ClassLabel(names=names))
     sources_kept = kept.with_format("arrow")[schema.LABEL_SOURCE].to_pylist()
     details["names"] = names
