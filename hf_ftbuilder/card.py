@@ -13,7 +13,8 @@ from typing import Any
 
 from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
-from jinja2 import TemplateError
+from jinja2 import TemplateError, Undefined
+from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from . import schema
@@ -72,14 +73,43 @@ def template_text(path: Path | None = None) -> str:
         raise ConfigError(f"card template {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+class _KnownNamesOnly(Undefined):
+    """A name the card does not define is an error; a field missing from a defined value (a figure
+    this build did not make, ``q.baseline`` without a baseline) is empty, as the default template
+    expects."""
+
+    __slots__ = ()
+
+    def _strict(self) -> None:
+        if self._undefined_obj is missing:
+            self._fail_with_undefined_error()
+
+    def __str__(self) -> str:
+        self._strict()
+        return super().__str__()
+
+    def __iter__(self) -> Any:
+        self._strict()
+        return super().__iter__()
+
+    def __bool__(self) -> bool:
+        self._strict()
+        return super().__bool__()
+
+    def __len__(self) -> int:
+        self._strict()
+        return super().__len__()
+
+
 def _render(template: str, **values: Any) -> str:
     """Render a card template in Jinja's sandbox.
 
     A template travels with a recipe, so it is untrusted: in a plain Jinja environment
     ``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` runs a shell command. The sandbox
-    refuses attributes that reach Python's internals (and caps ``range``).
+    refuses attributes that reach Python's internals (and caps ``range``), and a name the card
+    does not define is an error rather than an empty string.
     """
-    env = SandboxedEnvironment(keep_trailing_newline=True)
+    env = SandboxedEnvironment(keep_trailing_newline=True, undefined=_KnownNamesOnly)
     try:
         return env.from_string(template).render(**values)
     except SecurityError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from . import __version__
-from .config import STAGES, load_config
+from .config import STAGES, WEB_SOURCE_TYPES, load_config
 from .errors import FtBuilderError
 from .progress import no_bars, quiet_libraries
 
@@ -75,9 +76,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was when the CLI started
+    (``main`` called twice in one process, under a test's or a notebook's captured stderr)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("hf_ftbuilder")
     root.handlers[:] = [handler]
@@ -90,6 +104,20 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 def _progress(quiet: bool) -> bool:
     """Bars only for a person watching: not with -q, and not into a file or a CI log."""
     return not quiet and sys.stderr.isatty()
+
+
+def _what_stands(args: argparse.Namespace) -> str:
+    """What an interrupted command leaves: no output is ever half-written; fetched pages are kept."""
+    if args.command == "push":
+        return "the Hub keeps its last complete commit; run the same push again to send it"
+    recipe_path = getattr(args, "recipe", None)
+    try:
+        recipe = load_config(recipe_path) if recipe_path else None
+    except FtBuilderError:
+        recipe = None
+    if recipe is not None and any(src.type in WEB_SOURCE_TYPES for src in recipe.sources):
+        return "the pages fetched so far are in the fetch cache: run the same command again to resume from there"
+    return "nothing was written; run the same command again to start over"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.debug:
             raise
-        # Fetched pages are already in the fetch cache and no output was half-written.
-        print("interrupted; run the same command again to resume from the fetch cache", file=sys.stderr)
+        print(f"interrupted; {_what_stands(args)}", file=sys.stderr)
         return 130
 
 

@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import datasets.config
 from datasets.utils import logging as datasets_logging
@@ -32,6 +33,10 @@ __all__ = ["LIBRARY_LOGGERS", "library_bars_off", "no_bars", "quiet_libraries", 
 #: Loggers of the libraries a build drives; ``-q`` raises them to warnings.
 LIBRARY_LOGGERS = ("datasets", "huggingface_hub", "transformers", "sentence_transformers", "urllib3", "ray",
                    "trafilatura", "htmldate", "courlan", "filelock", "fsspec")
+
+
+# Whether datasets' bars were on when the current build began (None outside a build).
+_bars_wanted: ContextVar[bool | None] = ContextVar("hf_ftbuilder_bars_wanted", default=None)
 
 
 def _datasets_bars(on: bool) -> None:
@@ -48,11 +53,13 @@ def library_bars_off() -> Iterator[None]:
 
     datasets_was_on = not datasets_bars_disabled()
     hub_was_off = are_progress_bars_disabled()
+    token = _bars_wanted.set(datasets_was_on)
     _datasets_bars(False)
     disable_progress_bars()
     try:
         yield
     finally:
+        _bars_wanted.reset(token)
         _datasets_bars(datasets_was_on)
         if not hub_was_off:
             enable_progress_bars()
@@ -60,9 +67,14 @@ def library_bars_off() -> Iterator[None]:
 
 @contextmanager
 def step_bar(enabled: bool) -> Iterator[None]:
-    """``datasets``' bar on (or off) for one named step's ``Dataset.map``, then as it was."""
+    """``datasets``' bar on (or off) for one named step's ``Dataset.map``, then as it was.
+
+    Inside :func:`library_bars_off`, a bar is drawn only if ``datasets``' bars were on when the
+    build began: a caller who turned them off (``datasets.disable_progress_bars()``) sees none.
+    """
     was_on = not datasets_bars_disabled()
-    _datasets_bars(enabled)
+    wanted = _bars_wanted.get()
+    _datasets_bars(enabled and (wanted is None or wanted))
     try:
         yield
     finally:

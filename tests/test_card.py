@@ -114,17 +114,23 @@ def test_annotations_creators_follow_label_source() -> None:
     assert annotations_creators([]) == ["no-annotation"]
 
 
-def test_a_card_template_cannot_run_code(built: Path, tmp_path: Path, capsys) -> None:
-    marker = tmp_path / "ran"
+@pytest.mark.parametrize(("body", "message"), [
+    ("{{ cycler.__init__.__globals__.os.popen('touch CANARY').read() }}",
+     "card template: refused an unsafe operation (access to attribute '__init__' of 'type' object is unsafe.)"),
+    ("{{ ''.__class__.__mro__[1].__subclasses__() }}{{ lipsum.__globals__['os'].system('touch CANARY') }}",
+     "card template: refused an unsafe operation (access to attribute '__class__' of 'str' object is unsafe.)"),
+    ("{{ config }}", "card template: 'config' is undefined"),
+])
+def test_a_card_template_cannot_run_code_or_reach_outside_its_variables(built: Path, tmp_path: Path, capsys,
+                                                                         body: str, message: str) -> None:
+    canary = tmp_path / "canary"
     template = tmp_path / "evil.md"
-    template.write_text("---\n{{ card_data }}\n---\n"
-                        f"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}}\n", encoding="utf-8")
+    template.write_text("---\n{{ card_data }}\n---\n" + body.replace("CANARY", str(canary)) + "\n", encoding="utf-8")
     before = (built / "README.md").read_bytes()
     code = main(["card", str(built), "--template", str(template)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1
-    assert err[0].startswith("error: card template: refused an unsafe operation")
-    assert not marker.exists()
+    assert code == 2 and err == [f"error: {message}"]
+    assert not canary.exists()
     assert (built / "README.md").read_bytes() == before  # the card is left as it was
 
 
