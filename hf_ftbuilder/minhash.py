@@ -165,6 +165,27 @@ def _ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[
     return sums[relative <= last_start[text_of]], per_text
 
 
+def _long_text_tokens(text: str) -> np.ndarray:
+    """The token hashes of a text longer than a window, a window at a time.
+
+    The work arrays of one pass take about 25 bytes a code point (1.3 GB for a 53 MB row); here
+    they take that per window, and only the token hashes (8 bytes a token) are kept. Each cut is
+    moved forward to the next non-word character, so no token is split; a run of word characters
+    longer than a window (not text) is cut at the next window's end.
+    """
+    pieces, start, n = [], 0, len(text)
+    while start < n:
+        end = min(start + _WINDOW, n)
+        if end < n:
+            found = _NON_WORD.search(text, end, min(n, end + _WINDOW))
+            end = found.start() if found else min(n, end + _WINDOW)
+        code_points, _ = _code_points([text[start:end]])
+        token_starts, token_ends = _token_spans(code_points)
+        pieces.append(_token_hashes(code_points, token_starts, token_ends))
+        start = end
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64)
+
+
 def shingle_hashes_batch(normalized: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the word n-grams of many already normalised texts, in order, repeats kept:
     all values, and the offsets (``len(normalized) + 1``) of each text's run of them."""
@@ -173,10 +194,15 @@ def shingle_hashes_batch(normalized: Sequence[str], ngram: int) -> tuple[np.ndar
     values, counts = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
     with np.errstate(over="ignore"):
         for texts in _windows(normalized):
-            code_points, text_starts = _code_points(texts)
-            starts, ends = _token_spans(code_points)
-            tokens = _token_hashes(code_points, starts, ends)
-            window_values, window_counts = _ngram_hashes(tokens, np.searchsorted(starts, text_starts), ngram)
+            if len(texts) == 1 and len(texts[0]) > _WINDOW:
+                tokens = _long_text_tokens(texts[0])
+                token_offsets = np.array([0, len(tokens)], dtype=np.int64)
+            else:
+                code_points, text_starts = _code_points(texts)
+                starts, ends = _token_spans(code_points)
+                tokens = _token_hashes(code_points, starts, ends)
+                token_offsets = np.searchsorted(starts, text_starts)
+            window_values, window_counts = _ngram_hashes(tokens, token_offsets, ngram)
             values.append(window_values)
             counts.append(window_counts)
     offsets = np.zeros(len(normalized) + 1, dtype=np.int64)
@@ -225,6 +251,12 @@ def signatures(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
     i = 0
     with np.errstate(over="ignore"):
         while i < len(filled):
+            if ends[i] - starts[i] > _BLOCK:
+                # One set larger than a block (a very long row): its minimum over block after block,
+                # not a num_perm x set-size matrix (9 GB for a 53 MB row).
+                out[filled[i]] = _large_set_minima(values[starts[i] : ends[i]], a, b, buffer)
+                i += 1
+                continue
             j = max(int(np.searchsorted(ends, starts[i] + _BLOCK, side="right")), i + 1)
             block = values[starts[i] : ends[j - 1]]
             size = len(a) * len(block)
@@ -236,6 +268,18 @@ def signatures(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
             out[filled[i:j]] = (minima >> _SHIFT).T.astype(np.uint32)
             i = j
     return out
+
+
+def _large_set_minima(values: np.ndarray, a: np.ndarray, b: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """One set's signature, ``_BLOCK`` shingles at a time into ``buffer``, keeping a running minimum."""
+    running = np.full(len(a), np.iinfo(np.uint64).max, dtype=np.uint64)
+    for start in range(0, len(values), _BLOCK):
+        chunk = values[start : start + _BLOCK]
+        hashed = buffer[: len(a) * len(chunk)].reshape(len(a), -1)
+        np.multiply(a[:, None], chunk, out=hashed)
+        hashed += b[:, None]
+        np.minimum(running, hashed.min(axis=1), out=running)
+    return (running >> _SHIFT).astype(np.uint32)
 
 
 def signature(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

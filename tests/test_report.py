@@ -186,3 +186,18 @@ def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
     assert capped["baseline"]["tfidf_logreg"]["rows"] == {n: min(r, 60) for n, r in rows.items()}
     assert full["baseline"]["tfidf_logreg"]["rows"] == rows
     assert capped["noise"]["labels"]["rows"] == 60 and full["noise"]["labels"]["rows"] == 300
+
+
+def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> None:
+    from hf_ftbuilder.quality import baseline
+
+    rng = random.Random(0)
+    vocab = ["Hello", "world", "DATA", "sets", "are", "fine", "x", "déjà-vu", "a1", "İstanbul"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 400))) for _ in range(200)]
+    counts, stats = baseline._counts(texts), text_stats.diversity(texts)
+    words = [text_stats.word_count(t) for t in texts]
+    monkeypatch.setattr(baseline, "_LONG_TEXT", 0)  # every text takes the lazy path
+    monkeypatch.setattr(text_stats, "_LONG_TEXT", 0)
+    assert (baseline._counts(texts) != counts).nnz == 0 and counts.nnz > 1000
+    assert text_stats.diversity(texts) == stats
+    assert [text_stats.word_count(t) for t in texts] == words

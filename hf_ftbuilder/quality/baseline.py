@@ -13,6 +13,7 @@ how many labels are probably wrong and which rows to look at first.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +31,35 @@ __all__ = ["classification_scores", "confident_learning", "cross_validate", "fit
 _HASHED_FEATURES = 2**21
 
 
+#: TfidfVectorizer's default token pattern, and the length above which a text's terms are made
+#: one at a time: sklearn's analyzer builds the list of every word and bigram of a text (a 53 MB row
+#: is 18 million strings); shorter texts keep its faster list-building analyzer.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_LONG_TEXT = 1_000_000
+
+
+def _terms(text: str) -> Iterator[str]:
+    """The words and word bigrams of a long text, lazily: the same multiset as sklearn's word
+    analyzer with ``ngram_range=(1, 2)`` gives (lower-cased, bigrams joined by a space)."""
+    previous = None
+    for match in _TOKEN.finditer(text.lower()):
+        token = match.group()
+        yield token
+        if previous is not None:
+            yield f"{previous} {token}"
+        previous = token
+
+
 def _counts(texts: list[str]) -> Any:
     """Word 1-2-gram counts (TfidfVectorizer's tokens), hashed; computed once for every fold."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    return HashingVectorizer(ngram_range=(1, 2), n_features=_HASHED_FEATURES, alternate_sign=False, norm=None,
-                             dtype=np.float32).transform(texts)
+    def vectorizer(**kwargs: Any) -> Any:
+        return HashingVectorizer(ngram_range=(1, 2), n_features=_HASHED_FEATURES, alternate_sign=False, norm=None,
+                                 dtype=np.float32, **kwargs)
+
+    default = vectorizer().build_analyzer()
+    return vectorizer(analyzer=lambda text: _terms(text) if len(text) >= _LONG_TEXT else default(text)).transform(texts)
 
 
 class _TfidfLogReg:
