@@ -184,3 +184,13 @@ def test_an_output_path_through_a_missing_folder_leaves_no_empty_folder(corpus, 
     assert code == 0
     assert (corpus / "a" / "b" / "quality.json").is_file()
     assert not (corpus / "a" / "missing").exists()
+
+
+def test_a_recipe_with_a_key_given_twice_is_one_line(corpus, capsys) -> None:
+    path = corpus / "recipe.yaml"
+    path.write_text("name: x\nseed: 1\nsources: [{type: jsonl, path: corpus.jsonl}]\nlabel: {method: column}\n"
+                    "seed: 2\n", encoding="utf-8")
+    code, _, err = _run(["build", str(path), "-o", str(corpus / "out"), "-q"], capsys)
+    assert code == 2
+    assert err.splitlines() == [f"error: {path}: not valid YAML (key 'seed' given twice (lines 2 and 5))"]
+    assert not (corpus / "out").exists()
