@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ settings.load_profile("ci")
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_DATA = Path(os.environ.get("FTBUILD_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: The report with only its cheap figures (sizes, balance, lengths, lexical diversity): a test
+#: builds with the figures it asserts, and this is the default of the recipes tests write.
+LIGHT_REPORT = {"tokenizer": "none", "diversity_sample": 0, "baseline": False, "label_noise": False, "plots": False}
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +61,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} not found: `make check-shared` needs ../shared/data (or FTBUILD_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The demo built once per session as a user builds it: ``ftbuild build`` in a process of its
+    own, stderr a pipe (as in CI), not a terminal. Tests read the folder; one that edits it copies it."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    run = subprocess.run([sys.executable, "-m", "hf_ftbuilder", "build", str(REPO / "dataset_scripts" / "demo.yaml"),
+                          "-o", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr
+    return out, run

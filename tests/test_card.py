@@ -17,8 +17,9 @@ from hf_ftbuilder.config import parse_config
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.hub_metadata import annotations_creators
 
+from .conftest import LIGHT_REPORT
+
 # Report figures this module does not read are off: a card test builds in about a second.
-LIGHT_REPORT = {"tokenizer": "none", "diversity_sample": 0, "baseline": False, "label_noise": False, "plots": False}
 METADATA = {
     "tags": ["sms", "spam"],
     "task_ids": ["sentiment-classification"],

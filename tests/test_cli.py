@@ -155,8 +155,7 @@ def test_all_labels_unknown_is_one_line(corpus, write_recipe, capsys) -> None:
 
 
 def test_dropped_labels_are_one_warning_with_examples(corpus, write_recipe, capsys, tmp_path) -> None:
-    path = write_recipe(recipe_dict(report={"tokenizer": "none", "diversity_sample": 0, "baseline": False,
-                                            "label_noise": False, "plots": False}))
+    path = write_recipe(recipe_dict())
     code, _, err = _run(["build", str(path), "--output", str(tmp_path / "out"), "-q"], capsys)
     assert code == 0
     assert err.splitlines() == [

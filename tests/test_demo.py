@@ -25,16 +25,6 @@ BAR_TEXT = re.compile(r"\r|\d+%\||it/s|examples/s|Flattening|Casting|Creating pa
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The demo built as a user runs it, with stderr a pipe (as in CI), not a terminal."""
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    run = subprocess.run([*FTBUILD, "build", str(DEMO), "-o", str(out)], capture_output=True, text=True,
-                         cwd=REPO, timeout=600)
-    assert run.returncode == 0, run.stderr
-    return out, run
-
-
-@pytest.fixture(scope="module")
 def demo(demo_run: tuple[Path, subprocess.CompletedProcess]) -> Path:
     return demo_run[0]
 
@@ -48,10 +38,10 @@ def test_a_build_into_a_log_has_one_line_per_stage_and_no_bars(demo_run) -> None
     assert run.stdout == f"built {out} (train=4049, validation=506, test=506)\n"
 
 
-def test_quiet_says_nothing_below_warning(demo_run) -> None:
-    out, _ = demo_run
+def test_quiet_says_nothing_below_warning(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
     # -q after the subcommand, --debug before it: both places take both.
-    run = subprocess.run([*FTBUILD, "--debug", "build", str(DEMO), "-o", str(out), "--overwrite", "-q"],
+    run = subprocess.run([*FTBUILD, "--debug", "build", str(DEMO), "-o", str(out), "-q"],
                          capture_output=True, text=True, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""

@@ -93,12 +93,31 @@ def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_c
     again = tmp_path / "again"
     hf_ftbuilder.build(tmp_path / "ray.yaml", output_dir=again, progress=False)
     assert _files(again) == ray_files
-    # Blocks of one batch and windows of one block: each step goes through Ray in several
-    # executions (models loaded once per window) and still writes the same bytes.
+
+
+def test_ray_steps_cut_into_windows_give_the_local_rows(tmp_path, ray_cluster, monkeypatch) -> None:
+    """Blocks of one batch and windows of one block: a step goes through Ray in several executions
+    (a model loaded once per window and actor) and gives the rows the local engine gives."""
+    from datasets import Dataset, Features, Value
+
+    from hf_ftbuilder.quality import text_stats
+
+    texts = [f"message {i}: " + "word " * (i % 17) for i in range(1_200)]  # two windows of 1,000 rows
+    ds = Dataset.from_dict({"text": texts})
     monkeypatch.setattr(engine_mod, "_BLOCK_BATCHES", 1)
     monkeypatch.setattr(engine_mod, "_WINDOW_BYTES", 1)
-    windows = _build(tmp_path, "windows", {**recipe, "execution": {"engine": "ray"}}, write_recipe)
-    assert _files(windows) == ray_files
+    ray_engine = engine_mod.RayEngine(cache_dir=tmp_path, progress=False)
+    local = engine_mod.LocalEngine(1, progress=False)
+    counts = Features({"_chars": Value("int64"), "_words": Value("int64")})
+    kwargs = {"features": counts, "remove_columns": ["text"], "desc": "count"}
+    assert ray_engine.map(ds, text_stats.row_stats_batch, **kwargs).to_dict() == \
+        local.map(ds, text_stats.row_stats_batch, **kwargs).to_dict()
+    tokens = {"init_kwargs": {"tokenizer": "sentence-transformers/all-MiniLM-L6-v2"},
+              "features": Features({"_tokens": Value("int64")}), "remove_columns": ["text"], "desc": "tokens",
+              "batch_size": 1000, "fingerprint": "tokens-windows"}
+    on_ray = ray_engine.map_model(ds, text_stats.TokenCounts, **tokens)
+    assert len(list((tmp_path / "datasets" / "ray").glob("*.arrow"))) == 2  # both steps ran on Ray
+    assert on_ray.to_dict() == local.map_model(ds, text_stats.TokenCounts, **tokens).to_dict()
 
 
 def test_local_engine_in_processes_builds_the_same_bytes(tmp_path, write_recipe, monkeypatch) -> None:

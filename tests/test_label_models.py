@@ -15,6 +15,7 @@ from hf_ftbuilder.embedder import DEFAULT_MODEL, Embedder
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.label import embedding, zero_shot
 
+from .conftest import LIGHT_REPORT
 from .tiny_models import build_tiny_bert, build_tiny_nli
 
 SENTENCES = {
@@ -124,6 +125,7 @@ def test_embedding_labels_planted_topics(tmp_path, write_recipe, minilm, monkeyp
     rows = topic_corpus(tmp_path)
     recipe = {
         "name": "emb",
+        "report": LIGHT_REPORT,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "label": {"method": "embedding", "labels": TOPICS, "min_score": 0.4,
                   "descriptions": {"cooking": "food, recipes and kitchens", "space": "astronomy and spaceflight"}},
@@ -191,6 +193,7 @@ def test_zero_shot_in_a_build(tiny_nli, tmp_path, write_recipe) -> None:
     (tmp_path / "corpus.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     recipe = {
         "name": "zs",
+        "report": LIGHT_REPORT,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "dedup": {"near": {"enabled": False}},
         "label": {"method": "zero_shot", "model": str(tiny_nli), "labels": ["sports", "business"]},
@@ -219,6 +222,7 @@ def test_kmeans_on_embeddings_finds_the_topics(tmp_path, write_recipe, minilm) -
     rows = topic_corpus(tmp_path)
     recipe = {
         "name": "emb_clusters",
+        "report": LIGHT_REPORT,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "label": {"method": "kmeans", "kmeans": {"features": "embedding", "k": 3}},
     }
@@ -238,6 +242,7 @@ def test_manual_with_suggestions_reports_agreement(tmp_path, write_recipe, minil
     rows = topic_corpus(tmp_path)
     recipe = {
         "name": "suggested",
+        "report": LIGHT_REPORT,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "label": {"method": "manual", "labels": TOPICS, "suggest": "embedding"},
     }

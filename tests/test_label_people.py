@@ -15,6 +15,8 @@ import hf_ftbuilder
 from hf_ftbuilder.cli import main
 from hf_ftbuilder.errors import ConfigError, SourceError
 
+from .conftest import LIGHT_REPORT
+
 WORDS = {
     "sports": "football match goal team league coach striker referee stadium season".split(),
     "cooking": "recipe oven flour bake sugar butter dough simmer garlic kitchen".split(),
@@ -55,6 +57,7 @@ def clustered(tmp_path: Path, write_recipe):
     write_jsonl(tmp_path / "corpus.jsonl", topic_rows(20, seed=1))
     recipe = {
         "name": "topics",
+        "report": LIGHT_REPORT,
         "seed": 7,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "dedup": {"near": {"enabled": False}},
@@ -163,6 +166,7 @@ def annotated(tmp_path: Path, write_recipe):
     write_jsonl(tmp_path / "corpus.jsonl", rows)
     recipe = {
         "name": "manual",
+        "report": LIGHT_REPORT,
         "seed": 7,
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "dedup": {"near": {"enabled": False}},

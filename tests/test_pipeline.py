@@ -14,7 +14,7 @@ import hf_ftbuilder
 from hf_ftbuilder import write as write_module
 from hf_ftbuilder.errors import ConfigError, OutputError
 
-from .conftest import DATA
+from .conftest import DATA, LIGHT_REPORT
 
 TOPICS = ["world", "sports", "tech"]
 
@@ -45,6 +45,7 @@ def recipe_dict(**overrides) -> dict:
         "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
         "label": {"method": "column", "column": "label", "labels": TOPICS},
         "card": {"pretty_name": "Planted topics", "license": "cc0-1.0", "language": ["en"]},
+        "report": LIGHT_REPORT,
     }
     recipe.update(overrides)
     return recipe
@@ -229,6 +230,7 @@ def test_html_and_csv_sources_together(tmp_path: Path, write_recipe) -> None:
     path = write_recipe({
         "name": "mixed",
         "sources": [{"type": "html_dir", "path": "pages"}, {"type": "csv", "path": "notes.csv"}],
+        "report": LIGHT_REPORT,
     })
     result = hf_ftbuilder.build(path, output_dir=tmp_path / "mixed", until="dedup")
     train = load_dataset(str(tmp_path / "mixed"))["train"]
@@ -267,7 +269,7 @@ def test_a_csv_date_column_drives_a_time_split_with_the_default_time_column(tmp_
         "name": "dated", "sources": [{"type": "csv", "path": "notes.csv"}],
         "label": {"method": "column", "labels": ["a", "b"]},
         "split": {"method": "time", "fractions": {"train": 0.6, "validation": 0.2, "test": 0.2}},
-        "report": {"tokenizer": "none", "diversity_sample": 0, "baseline": False, "label_noise": False, "plots": False},
+        "report": LIGHT_REPORT,
     })
     dd = hf_ftbuilder.build(recipe, output_dir=tmp_path / "out").dataset
     assert {name: (min(ds["date"]), max(ds["date"])) for name, ds in dd.items()} == {

@@ -18,7 +18,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from hf_ftbuilder import build, load_config
-from hf_ftbuilder.cli import main
 from hf_ftbuilder.push import files_to_push, hub_card, stale_files
 
 from .conftest import REPO
@@ -43,11 +42,9 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """The demo, built once for the module (a copy per test that edits it): one shard per split."""
-    out = tmp_path_factory.mktemp("push") / "demo"
-    assert main(["build", str(REPO / "dataset_scripts" / "demo.yaml"), "-q", "-o", str(out)]) == 0
-    return out
+def demo(demo_run) -> Path:
+    """The demo, built once for the session (a copy per test that edits it): one shard per split."""
+    return demo_run[0]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from hf_ftbuilder.split import split
 from hf_ftbuilder.split.augment import Augmenter, load_lexicon
 from hf_ftbuilder.split.balance import balance
 
-from .conftest import REPO
+from .conftest import LIGHT_REPORT, REPO
 
 NAMES = ["ham", "spam", "eggs"]
 VOCAB = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
@@ -211,6 +211,7 @@ def _build(folder: Path, name: str, split_cfg: dict, leakage: dict | None = None
         "label": {"method": "column", "labels": ["ham", "spam"]},
         "split": split_cfg,
         "leakage": leakage or {},
+        "report": LIGHT_REPORT,
     }
     path = folder / f"{name}.yaml"
     path.write_text(json.dumps(recipe), encoding="utf-8")
@@ -312,7 +313,8 @@ def test_balanced_build_keeps_copies_out_of_test(tmp_path, write_recipe) -> None
             for i in range(200)]
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     recipe = {"name": "bal", "seed": 1, "sources": [{"type": "jsonl", "path": "c.jsonl"}],
-              "label": {"method": "column", "labels": ["ham", "spam"]}, "balance": {"method": "oversample"}}
+              "label": {"method": "column", "labels": ["ham", "spam"]}, "balance": {"method": "oversample"},
+              "report": LIGHT_REPORT}
     result = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "out", progress=False)
     train = result.dataset["train"]
     assert Counter(train["label"]) == {0: 128, 1: 128}

@@ -27,6 +27,7 @@ from hf_ftbuilder.collect.urls import decode_html, extract_links, normalize_url
 from hf_ftbuilder.collect.web import _parse_sitemap, sitemap
 from hf_ftbuilder.config import Fetch, SitemapSource
 
+from .conftest import LIGHT_REPORT
 from .web_server import serve
 
 FAST = {"delay": 0.0, "concurrency": 4, "connect_timeout": 0.5, "timeout": 0.5, "retries": 2,
@@ -35,7 +36,8 @@ FAST = {"delay": 0.0, "concurrency": 4, "connect_timeout": 0.5, "timeout": 0.5, 
 
 def _recipe(tmp_path: Path, sources: list[dict], fetch: dict | None = None, name: str = "web") -> Path:
     path = tmp_path / f"{name}.yaml"
-    recipe = {"name": name, "sources": sources, "fetch": {**FAST, **(fetch or {})}, "cache_dir": f"cache-{name}"}
+    recipe = {"name": name, "sources": sources, "fetch": {**FAST, **(fetch or {})}, "cache_dir": f"cache-{name}",
+              "report": LIGHT_REPORT}
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     return path
 

@@ -16,9 +16,9 @@ import hf_ftbuilder
 from hf_ftbuilder.atomic_dir import CRASH_POINTS, recover
 from hf_ftbuilder.cli import main
 
+from .conftest import LIGHT_REPORT
 from .test_pipeline import plant_corpus, recipe_dict
 
-LIGHT_REPORT = {"tokenizer": "none", "diversity_sample": 0, "baseline": False, "label_noise": False, "plots": False}
 
 
 def _files(folder: Path) -> dict[str, bytes]:
