@@ -75,8 +75,9 @@ def test_ag_news_full_build(shared_data: Path, tmp_path: Path) -> None:
     result = hf_ftbuilder.build(path, output_dir=out)
     dd = load_dataset(str(out))
     assert dd["train"].features["label"].names == names
-    assert dd["train"].column_names == ["id", "text", "source", "label", "label_score", "label_source",
-                                        "dup_cluster", "dup_count", "label_id", "source_title", "description"]
+    # AG News's title column fills the project's title (a provenance column, after the core ones).
+    assert dd["train"].column_names == ["id", "text", "source", "label", "label_score", "label_source", "title",
+                                        "dup_cluster", "dup_count", "label_id", "description"]
     total = sum(ds.num_rows for ds in dd.values())
     dedup = next(s for s in result.quality["stages"] if s["name"] == "dedup")
     assert total == 7600 - sum(dedup["dropped"].values())
