@@ -14,8 +14,8 @@ from typing import Any
 from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
 from jinja2 import TemplateError, Undefined
-from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.utils import missing
 
 from . import schema
 from .errors import ConfigError

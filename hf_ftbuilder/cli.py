@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import STAGES, WEB_SOURCE_TYPES, load_config
 from .errors import FtBuilderError
+from .pipeline import build, crawl, export_tasks
 from .progress import no_bars, quiet_libraries
+from .push import push
+from .write import rerender_card
 
 __all__ = ["main"]
 
@@ -133,16 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(recipe.to_yaml())
             return 0
         if args.command == "card":
-            from pathlib import Path
-
-            from .write import rerender_card
-
             path = rerender_card(Path(args.output), template=Path(args.template) if args.template else None)
             print(f"wrote {path}")
             return 0
         if args.command == "push":
-            from .push import push
-
             result = push(args.output, args.repo_id, private=args.private, revision=args.revision,
                           include_review=args.include_review, dry_run=args.dry_run)
             for path, size in result.files.items():
@@ -153,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{up} {len(result.files)} files ({result.total_bytes:,} bytes) and {gone} "
                   f"{len(result.deleted)} files in {result.repo_id}@{result.revision}")
             return 0
-        from .pipeline import build, crawl, export_tasks
-
         if args.command == "label":
             written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=progress)
             print("wrote " + ", ".join(str(p) for p in written))

@@ -28,18 +28,16 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xxhash
 from datasets import Dataset, Features, List, Value
 from datasets.fingerprint import Hasher
 
+from .engine import Engine, LocalEngine
 from .errors import ConfigError
 from .progress import quiet_model_loading, step_bar
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 __all__ = ["DEFAULT_MODEL", "EmbedBatch", "Embedder", "model_fingerprint", "resolve_model"]
 
@@ -297,8 +295,6 @@ class Embedder:
 
     def _embed(self, texts: Dataset, desc: str) -> np.ndarray:
         """Vectors of the ``text`` column of ``texts``, computed by the engine's model step."""
-        from .engine import LocalEngine
-
         engine = self.engine or LocalEngine()
         if isinstance(engine, LocalEngine):
             step: Any = self._step  # this process's instance: its model stays loaded between calls

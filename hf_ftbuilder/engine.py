@@ -34,12 +34,11 @@ from datasets import Dataset, Features
 from datasets.arrow_writer import ArrowWriter
 from datasets.fingerprint import Hasher
 
-from .config import Execution
 from .errors import ConfigError, MissingDependencyError
 from .memory import release_mapped_pages
 from .progress import step_bar
 
-__all__ = ["Engine", "LocalEngine", "RayEngine", "make_engine"]
+__all__ = ["Engine", "LocalEngine", "RayEngine"]
 
 logger = logging.getLogger(__name__)
 
@@ -351,10 +350,3 @@ def _open(path: Path, fingerprint: str) -> Dataset:
     ds = Dataset.from_file(str(path))
     ds._fingerprint = fingerprint  # later maps chain their cache keys on it, as after Dataset.map
     return ds
-
-
-def make_engine(cfg: Execution, cache_dir: Path, *, progress: bool = True) -> Engine:
-    """The engine a recipe's ``execution`` section asks for (``progress``: draw the steps' bars)."""
-    if cfg.engine == "ray":
-        return RayEngine(address=cfg.address, num_cpus=cfg.num_cpus, cache_dir=cache_dir, progress=progress)
-    return LocalEngine(cfg.num_cpus, progress=progress)

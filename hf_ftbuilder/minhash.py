@@ -19,16 +19,27 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xxhash
+from datasets import Dataset, Features, Value
+from datasets import Sequence as ListOf
 
-from .text_norm import normalize_for_hash
+from . import schema
+from .engine import Engine, LocalEngine
+from .memory import release_mapped_pages
+from .text_norm import hash_normalized, normalize_for_hash, text_hash
 
 __all__ = [
+    "Shingling",
     "UnionFind",
     "candidate_pairs",
+    "fingerprint_batch",
+    "fingerprints",
+    "hash_batch",
     "jaccard",
     "lsh_params",
     "permutations",
@@ -38,7 +49,8 @@ __all__ = [
     "shingles",
     "signature",
     "signatures",
-    "signatures_batch",
+    "similar_pairs",
+    "verify_pairs",
 ]
 
 _SHIFT = np.uint64(32)
@@ -54,6 +66,9 @@ _BASE_INVERSE = pow(_BASE, -1, 2**64)
 _FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33))
 # Code points tokenised per numpy pass: the work arrays (about 25 bytes a code point) stay small.
 _WINDOW = 1 << 18
+_READ_ROWS = 65_536  # signatures read back per batch
+_VERIFY_PAIRS = 50_000  # candidate pairs verified together (their rows' shingle sets in memory)
+_SHINGLE_ROWS = 1000  # rows read and shingled together when verifying
 # Shingles per signature block (a num_perm x _BLOCK uint64 buffer, 8 MB at 128): measured the
 # fastest; blocks of a few hundred or a thousand shingles ran numpy's loops two to three times slower.
 _BLOCK = 8192
@@ -287,12 +302,6 @@ def signature(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return signatures(values, np.array([0, len(values)]), a, b)[0]
 
 
-def signatures_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, np.ndarray]:
-    """MinHash signatures of a batch's ``text`` (for ``Dataset.map``)."""
-    values, offsets = shingle_hashes_batch([normalize_for_hash(t) for t in batch["text"]], ngram)
-    return {"_minhash": signatures(values, offsets, *permutations(num_perm, seed))}
-
-
 def lsh_params(threshold: float, num_perm: int, target_recall: float = 0.995) -> tuple[int, int]:
     """Bands and rows: the most rows per band whose S-curve still admits a pair at ``threshold``
     with probability ``target_recall`` (fewest false candidates for that recall)."""
@@ -383,3 +392,126 @@ class UnionFind:
         return out
 
 
+
+
+# --- fingerprints of a dataset and verified similar pairs: dedup, group splits and leakage ----------
+
+
+@dataclass(frozen=True)
+class Shingling:
+    """How texts become MinHash signatures: word ``ngram``-grams and ``num_perm`` hash functions.
+
+    One setting for every near-duplicate measure of a build (dedup, group splits, the leakage
+    check): the recipe's ``dedup.near.ngram`` and ``num_perm`` (defaults 5 and 128).
+    """
+
+    ngram: int = 5
+    num_perm: int = 128
+
+
+def hash_batch(batch: dict[str, list]) -> dict[str, list]:
+    """The 128-bit xxh3 hash of each row's normalised text."""
+    return {schema.TEXT_HASH: [text_hash(t) for t in batch[schema.TEXT]]}
+
+
+def fingerprint_batch(batch: dict[str, list], *, shingling: Shingling, seed: int) -> dict[str, Any]:
+    """Exact hash and MinHash signature of each row, normalising each text once and shingling
+    and signing the whole batch together (numpy over the batch, not a loop over rows)."""
+    normalized = [normalize_for_hash(t) for t in batch[schema.TEXT]]
+    values, offsets = shingle_hashes_batch(normalized, shingling.ngram)
+    return {
+        schema.TEXT_HASH: [hash_normalized(t) for t in normalized],
+        schema.MINHASH: signatures(values, offsets, *permutations(shingling.num_perm, seed)),
+    }
+
+
+def fingerprints(
+    ds: Dataset, shingling: Shingling | None, *, seed: int, desc: str = "fingerprint", engine: Engine | None = None,
+) -> tuple[list[str], np.ndarray | None]:
+    """Exact hashes of every row's normalised text and, with ``shingling``, the MinHash signatures
+    as one ``uint32`` matrix (read back from Arrow a batch at a time, not as rows)."""
+    engine = engine or LocalEngine()
+    if shingling is None:
+        out = engine.map(ds, hash_batch, remove_columns=ds.column_names,
+                         features=Features({schema.TEXT_HASH: Value("string")}), desc=desc)
+        return out.with_format("arrow")[schema.TEXT_HASH].to_pylist(), None
+    out = engine.map(
+        ds,
+        fingerprint_batch,
+        fn_kwargs={"shingling": shingling, "seed": seed},
+        remove_columns=ds.column_names,
+        features=Features({schema.TEXT_HASH: Value("string"), schema.MINHASH: ListOf(Value("uint32"))}),
+        desc=desc,
+    )
+    # Read a batch at a time into one matrix: the whole column at once would be its file pages
+    # plus a combined copy (1 GB at a million rows) before the matrix is even made.
+    hashes: list[str] = []
+    sigs = np.empty((out.num_rows, shingling.num_perm), dtype=np.uint32)
+    start = 0
+    for batch in out.with_format("arrow").iter(batch_size=_READ_ROWS):
+        hashes += batch.column(schema.TEXT_HASH).to_pylist()
+        flat = batch.column(schema.MINHASH).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        sigs[start : start + batch.num_rows] = flat.reshape(batch.num_rows, shingling.num_perm)
+        start += batch.num_rows
+        release_mapped_pages()
+    return hashes, sigs
+
+
+def _shingle_sets_of(ds: Dataset, rows: np.ndarray, ngram: int) -> dict[int, np.ndarray]:
+    """Shingle sets of some rows of ``ds``, read a thousand rows at a time through Arrow."""
+    out: dict[int, np.ndarray] = {}
+    texts = ds.with_format("arrow")  # a column read: row-by-row reads cost seconds
+    wanted = np.unique(rows).tolist()
+    for start in range(0, len(wanted), _SHINGLE_ROWS):
+        chunk = wanted[start : start + _SHINGLE_ROWS]
+        out.update(zip(chunk, shingle_sets(texts.select(chunk)[schema.TEXT].to_pylist(), ngram)))
+        # Rows read at random: the kernel maps 64 KB around each, so a few thousand rows would
+        # leave most of a large table resident without this.
+        release_mapped_pages()
+    return out
+
+
+def verify_pairs(pairs: np.ndarray, parts: Sequence[Dataset], ngram: int) -> np.ndarray:
+    """The exact Jaccard of each pair's word n-gram sets; row numbers run through ``parts`` one
+    after another (a reference set, then the rows).
+
+    Pairs are verified a slice at a time with the shingle sets of that slice's rows only: at low
+    thresholds LSH gives millions of candidates, and the sets of every row they touch would not
+    fit (2.5 GB for 900k rows at threshold 0.5). This is the one verifier of the project.
+    """
+    bounds = np.cumsum([0, *[part.num_rows for part in parts]])
+    sims = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), _VERIFY_PAIRS):
+        chunk = pairs[start : start + _VERIFY_PAIRS]
+        rows = chunk.ravel()
+        sets: dict[int, np.ndarray] = {}
+        for k, part in enumerate(parts):
+            mine = rows[(rows >= bounds[k]) & (rows < bounds[k + 1])]
+            if len(mine):
+                local = _shingle_sets_of(part, mine - bounds[k], ngram)
+                sets.update((int(i) + int(bounds[k]), v) for i, v in local.items())
+        sims[start : start + len(chunk)] = [jaccard(sets[i], sets[j]) for i, j in chunk.tolist()]
+    return sims
+
+
+def similar_pairs(
+    ds: Dataset,
+    sigs: np.ndarray,
+    *,
+    threshold: float,
+    ngram: int,
+    keep: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, whose word n-gram Jaccard is at least ``threshold``, and that Jaccard.
+
+    LSH candidates (bands chosen for ``threshold``) are verified with the exact Jaccard, so no
+    pair below the threshold is returned. ``keep(pairs) -> bool mask`` drops candidates before
+    verification (the leakage check keeps only pairs across splits).
+    """
+    bands, rows = lsh_params(threshold, sigs.shape[1])
+    pairs = candidate_pairs(sigs, bands, rows) if len(sigs) > 1 else np.zeros((0, 2), dtype=np.int64)
+    if keep is not None and len(pairs):
+        pairs = pairs[keep(pairs)]
+    sims = verify_pairs(pairs, [ds], ngram)
+    verified = sims >= threshold
+    return pairs[verified], sims[verified]

@@ -22,25 +22,25 @@ from datasets import DatasetDict
 from . import clean as clean_stage
 from . import collect as collect_stage
 from . import dedup as dedup_stage
-from . import extras
 from . import extract as extract_stage
+from . import extras, schema
 from . import label as label_stage
 from . import quality as report_stage
 from . import split as split_stage
-from . import schema
 from . import write as write_stage
 from .arrow_cache import detach
 from .atomic_dir import recover
-from .config import STAGES, Recipe, load_config, stage_index
-from .engine import Engine, make_engine
+from .config import STAGES, Execution, Recipe, load_config, stage_index
+from .engine import Engine, LocalEngine, RayEngine
 from .errors import ConfigError, StageError
 from .label import manual
 from .memory import StagePeak, peak_rss_mb, release
+from .minhash import Shingling
 from .progress import library_bars_off
 from .split.balance import balance as balance_stage
 from .stats import StageStats
 
-__all__ = ["BuildResult", "build", "crawl", "export_tasks", "recipe_fingerprint"]
+__all__ = ["BuildResult", "build", "crawl", "export_tasks", "make_engine", "recipe_fingerprint", "required_extras"]
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +339,13 @@ def _glob_root(pattern: str) -> str:
     return str(Path(*plain)) if plain else "."
 
 
+def make_engine(cfg: Execution, cache_dir: Path, *, progress: bool = True) -> Engine:
+    """The engine a recipe's ``execution`` section asks for (``progress``: draw the steps' bars)."""
+    if cfg.engine == "ray":
+        return RayEngine(address=cfg.address, num_cpus=cfg.num_cpus, cache_dir=cache_dir, progress=progress)
+    return LocalEngine(cfg.num_cpus, progress=progress)
+
+
 @contextmanager
 def _engine(recipe: Recipe, *, progress: bool) -> Iterator[Engine]:
     engine = make_engine(recipe.execution, recipe.resolved_cache_dir(), progress=progress)
@@ -373,6 +380,7 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
             embedding_model = recipe.label.model if recipe.label and recipe.label.method == "embedding" else None
             dd, stats = split_stage.split(
                 ds, recipe.split, seed=recipe.seed, leakage=recipe.leakage,
+                shingling=Shingling(recipe.dedup.near.ngram, recipe.dedup.near.num_perm),
                 cache_dir=recipe.resolved_cache_dir(), embedding_model=embedding_model, engine=engine,
             )
             run.record(stats)

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import datasets.config
-from datasets.utils import logging as datasets_logging
 from datasets.utils import are_progress_bars_disabled as datasets_bars_disabled
 from datasets.utils import disable_progress_bars as disable_datasets_bars
 from datasets.utils import enable_progress_bars as enable_datasets_bars
+from datasets.utils import logging as datasets_logging
 
 __all__ = ["LIBRARY_LOGGERS", "library_bars_off", "no_bars", "quiet_libraries", "quiet_model_loading", "step_bar"]
 

@@ -35,6 +35,9 @@ HTML = "html"
 DROP_REASON = "drop_reason"
 DUP_OF = "dup_of"
 SIMILARITY = "similarity"
+# What a fingerprint map gives per row: the hash of the normalised text, the MinHash signature.
+TEXT_HASH = "_text_hash"
+MINHASH = "_minhash"
 
 # Set by a reader on a row it did not read because it is longer than collect.max_row_chars; the
 # collect stage turns it into drop_reason too_long_row (a name no input uses, so never renamed).

@@ -23,8 +23,8 @@ from .atomic_dir import crash_point, hidden_sibling, replace_dir
 from .card import render_card, template_text
 from .config import Recipe
 from .errors import OutputError
-from .quality.plots import render as render_plots
 from .memory import release_mapped_pages
+from .plots import render as render_plots
 from .stats import StageStats
 
 __all__ = ["BUILD_ENTRIES", "check_output_dir", "rerender_card", "write"]

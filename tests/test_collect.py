@@ -232,7 +232,7 @@ def test_sources_with_clashing_column_types(tmp_path: Path) -> None:
 
 
 def test_files_are_read_a_chunk_at_a_time_with_the_same_rows(tmp_path: Path, monkeypatch) -> None:
-    from hf_ftbuilder.collect import readers
+    from hf_ftbuilder import readers
 
     rows = [{"text": f"row {i}", "label": "a" if i % 2 else "b"} for i in range(10)]
     rows[7]["extra"] = 7  # a key first seen in the third chunk of three rows

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import random
 import re
 
 import numpy as np
 import pytest
-from datasets import Dataset
 
-from hf_ftbuilder import dedup as dedup_module
 from hf_ftbuilder import minhash
 from hf_ftbuilder.config import Dedup, NearDedup, parse_config
 from hf_ftbuilder.dedup import dedup, exact, near
@@ -227,7 +224,8 @@ def test_verification_reads_rows_in_batches(make_dataset, monkeypatch: pytest.Mo
     texts = [edit(BASE, [i]) for i in range(0, 60, 10)] + ["Something else entirely, about the weather and a match."]
     expected = near(make_dataset(texts), threshold=0.8)[1].dropped_rows.to_dict()
     assert len(expected["id"]) == 5
-    monkeypatch.setattr(dedup_module._Shingles, "batch_size", 2)
+    monkeypatch.setattr(minhash, "_SHINGLE_ROWS", 2)  # rows read two at a time
+    monkeypatch.setattr(minhash, "_VERIFY_PAIRS", 3)  # pairs verified three at a time
     assert near(make_dataset(texts), threshold=0.8)[1].dropped_rows.to_dict() == expected
 
 
@@ -270,26 +268,3 @@ def test_near_config_checks() -> None:
         parse_config({"name": "x", "sources": [{"type": "csv", "path": "a"}],
                       "dedup": {"near": {"bands": 20, "rows": 8}}})
     assert Dedup().near == NearDedup(enabled=True, threshold=0.8, num_perm=128, ngram=5)
-
-
-def test_similar_pairs_verified_a_slice_at_a_time_are_the_same(monkeypatch) -> None:
-    from hf_ftbuilder.dedup import fingerprints, similar_pairs
-
-    rng = random.Random(3)
-    words = [f"w{i}" for i in range(400)]
-    texts = []
-    for _ in range(40):
-        base = [rng.choice(words) for _ in range(60)]
-        texts.append(" ".join(base))
-        for _ in range(3):  # near copies: a few words replaced
-            copy = list(base)
-            for k in rng.sample(range(60), 4):
-                copy[k] = rng.choice(words)
-            texts.append(" ".join(copy))
-    ds = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
-    _, sigs = fingerprints(ds, seed=1)
-    whole_pairs, whole_sims = similar_pairs(ds, sigs, threshold=0.5)
-    assert len(whole_pairs) == 81  # of up to 6 a group of 4: 4 words of 60 changed leave 5-gram Jaccard near 0.5
-    monkeypatch.setattr(dedup_module, "_VERIFY_PAIRS", 7)
-    pairs, sims = similar_pairs(ds, sigs, threshold=0.5)
-    assert np.array_equal(pairs, whole_pairs) and np.array_equal(sims, whole_sims)

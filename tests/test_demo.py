@@ -17,7 +17,6 @@ import hf_ftbuilder
 
 from .conftest import REPO
 
-
 FTBUILD = [sys.executable, "-m", "hf_ftbuilder"]
 DEMO = REPO / "dataset_scripts" / "demo.yaml"
 # What a progress bar leaves in a log: tqdm's bar, rate and carriage returns.

@@ -16,6 +16,7 @@ from hf_ftbuilder import engine as engine_mod
 from hf_ftbuilder.cli import main
 from hf_ftbuilder.config import Execution
 from hf_ftbuilder.errors import MissingDependencyError
+from hf_ftbuilder.pipeline import make_engine
 
 from .conftest import REPO
 
@@ -133,7 +134,7 @@ def test_local_engine_in_processes_builds_the_same_bytes(tmp_path, write_recipe,
 def test_ray_without_ray_installed_is_one_line_with_the_pip_command(tmp_path, write_recipe, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(MissingDependencyError, match=r"pip install 'hf_ftbuilder\[ray\]'"):
-        engine_mod.make_engine(Execution(engine="ray"), tmp_path)
+        make_engine(Execution(engine="ray"), tmp_path)
     path = write_recipe({**_recipe(tmp_path, 50), "execution": {"engine": "ray"}})
     assert main(["build", str(path), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from datasets import Dataset
 
 from hf_ftbuilder import minhash
 
@@ -36,3 +37,24 @@ def test_a_set_larger_than_a_block_is_signed_block_by_block_with_the_same_result
     monkeypatch.setattr(minhash, "_BLOCK", 10**9)  # every set in one block: the plain way
     assert np.array_equal(signed, minhash.signatures(values, offsets, a, b))
     assert (signed[1] == 0xFFFFFFFF).all()  # the empty set
+
+
+def test_similar_pairs_verified_a_slice_at_a_time_are_the_same(monkeypatch) -> None:
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(400)]
+    texts = []
+    for _ in range(40):
+        base = [rng.choice(words) for _ in range(60)]
+        texts.append(" ".join(base))
+        for _ in range(3):  # near copies: a few words replaced
+            copy = list(base)
+            for k in rng.sample(range(60), 4):
+                copy[k] = rng.choice(words)
+            texts.append(" ".join(copy))
+    ds = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
+    _, sigs = minhash.fingerprints(ds, minhash.Shingling(), seed=1)
+    whole_pairs, whole_sims = minhash.similar_pairs(ds, sigs, threshold=0.5, ngram=5)
+    assert len(whole_pairs) == 81  # of up to 6 a group of 4: 4 words of 60 changed leave 5-gram Jaccard near 0.5
+    monkeypatch.setattr(minhash, "_VERIFY_PAIRS", 7)
+    pairs, sims = minhash.similar_pairs(ds, sigs, threshold=0.5, ngram=5)
+    assert np.array_equal(pairs, whole_pairs) and np.array_equal(sims, whole_sims)

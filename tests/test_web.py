@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import signal
@@ -18,10 +17,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from datasets import load_dataset
 
 import hf_ftbuilder
-from hf_ftbuilder.collect.fetch import FetchResult, HttpFetcher, Kind, _Robots, _retry_after
+from hf_ftbuilder.collect.fetch import FetchResult, HttpFetcher, Kind, _retry_after, _Robots
 from hf_ftbuilder.collect.fetch_cache import FetchCache
 from hf_ftbuilder.collect.urls import decode_html, extract_links, normalize_url
 from hf_ftbuilder.collect.web import _parse_sitemap, sitemap

@@ -20,7 +20,6 @@ from .conftest import LIGHT_REPORT
 from .test_pipeline import plant_corpus, recipe_dict
 
 
-
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 

@@ -46,12 +46,13 @@ from ..config import (
 )
 from ..errors import SourceError, StageError
 from ..memory import release_mapped_pages
+from ..readers import iter_csv, iter_jsonl, iter_parquet, read_text_dir
 from ..stats import StageStats, split_dropped
 from . import web
 from .fetch import Fetcher, HttpFetcher
 from .fetch_cache import FetchCache
+from .html_dir import read_html_dir
 from .hub import decode_class_labels, read_hf
-from .readers import iter_csv, iter_jsonl, iter_parquet, read_html_dir, read_text_dir
 from .urls import decode_html, host_of, normalize_url
 from .warc import read_warc
 

@@ -21,108 +21,21 @@ only for the rows that LSH made candidates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, Features, Sequence, Value
+from datasets import Dataset, Value
 
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Dedup, NearDedup
-from ..engine import Engine, LocalEngine
-from ..memory import release_mapped_pages
-from ..minhash import (
-    UnionFind,
-    candidate_pairs,
-    jaccard,
-    lsh_params,
-    permutations,
-    shingle_hashes_batch,
-    shingle_sets,
-    signatures,
-)
+from ..engine import Engine
+from ..minhash import Shingling, UnionFind, candidate_pairs, fingerprints, lsh_params, verify_pairs
 from ..stats import StageStats, score_histogram, split_dropped
-from ..text_norm import hash_normalized, normalize_for_hash, text_hash
 
-__all__ = ["dedup", "exact", "fingerprint_batch", "fingerprints", "hash_batch", "near", "similar_pairs"]
+__all__ = ["dedup", "exact", "near"]
 
 logger = logging.getLogger(__name__)
-
-_HASH = "_text_hash"
-_MINHASH = "_minhash"
-_READ_ROWS = 65_536  # signatures read per batch
-_VERIFY_PAIRS = 50_000  # candidate pairs verified together (their rows' shingle sets in memory)
-
-
-def hash_batch(batch: dict[str, list]) -> dict[str, list]:
-    """The 128-bit xxh3 hash of each row's normalised text."""
-    return {_HASH: [text_hash(t) for t in batch[schema.TEXT]]}
-
-
-def fingerprint_batch(batch: dict[str, list], *, ngram: int, num_perm: int, seed: int) -> dict[str, Any]:
-    """Exact hash and MinHash signature of each row, normalising each text once and shingling
-    and signing the whole batch together (numpy over the batch, not a loop over rows)."""
-    normalized = [normalize_for_hash(t) for t in batch[schema.TEXT]]
-    values, offsets = shingle_hashes_batch(normalized, ngram)
-    return {
-        _HASH: [hash_normalized(t) for t in normalized],
-        _MINHASH: signatures(values, offsets, *permutations(num_perm, seed)),
-    }
-
-
-def _fingerprints(ds: Dataset, near: NearDedup | None, seed: int, desc: str,
-                  engine: Engine | None = None) -> tuple[list[str], np.ndarray | None]:
-    """Exact hashes, and with ``near`` the signatures as one ``uint32`` matrix (read from Arrow, not rows)."""
-    engine = engine or LocalEngine()
-    if near is None:
-        out = engine.map(ds, hash_batch, remove_columns=ds.column_names, features=Features({_HASH: Value("string")}),
-                         desc=desc)
-        return out.with_format("arrow")[_HASH].to_pylist(), None
-    out = engine.map(
-        ds,
-        fingerprint_batch,
-        fn_kwargs={"ngram": near.ngram, "num_perm": near.num_perm, "seed": seed},
-        remove_columns=ds.column_names,
-        features=Features({_HASH: Value("string"), _MINHASH: Sequence(Value("uint32"))}),
-        desc=desc,
-    )
-    # Read a batch at a time into one matrix: the whole column at once would be its file pages
-    # plus a combined copy (1 GB at a million rows) before the matrix is even made.
-    hashes: list[str] = []
-    sigs = np.empty((out.num_rows, near.num_perm), dtype=np.uint32)
-    start = 0
-    for batch in out.with_format("arrow").iter(batch_size=_READ_ROWS):
-        hashes += batch.column(_HASH).to_pylist()
-        flat = batch.column(_MINHASH).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        sigs[start : start + batch.num_rows] = flat.reshape(batch.num_rows, near.num_perm)
-        start += batch.num_rows
-        release_mapped_pages()
-    return hashes, sigs
-
-
-class _Shingles:
-    """Shingle sets of the rows that need verifying, computed once each."""
-
-    batch_size = 1000  # rows read and shingled together
-
-    def __init__(self, ds: Dataset, ngram: int) -> None:
-        self.ds, self.ngram, self.cache = ds, ngram, {}
-
-    def prefetch(self, indices: np.ndarray) -> None:
-        missing = sorted({int(i) for i in indices} - self.cache.keys())
-        texts = self.ds.with_format("arrow")  # a column read: row-by-row reads cost seconds
-        for start in range(0, len(missing), self.batch_size):
-            rows = missing[start : start + self.batch_size]
-            batch = texts.select(rows)[schema.TEXT].to_pylist()
-            self.cache.update(zip(rows, shingle_sets(batch, self.ngram)))
-            # Rows read at random: the kernel maps 64 KB around each, so a few thousand rows
-            # would leave most of a large table resident without this.
-            release_mapped_pages()
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.cache[int(i)]
-
 
 def _keeper(members: list[int], lengths: list[int] | None) -> int:
     if lengths is None:
@@ -159,11 +72,12 @@ def dedup(
     ref_ids: list[str] = list(reference[schema.ID]) if reference is not None else []
     details: dict[str, Any] = {}
 
-    near_cfg = cfg.near if cfg.near.enabled else None
-    hashes, sigs = _fingerprints(ds, near_cfg, seed, "dedup: fingerprint", engine)
+    shingling = Shingling(cfg.near.ngram, cfg.near.num_perm) if cfg.near.enabled else None
+    hashes, sigs = fingerprints(ds, shingling, seed=seed, desc="dedup: fingerprint", engine=engine)
     ref_sigs = None
     if reference is not None:
-        ref_hashes, ref_sigs = _fingerprints(reference, near_cfg, seed, "dedup: fingerprint reference", engine)
+        ref_hashes, ref_sigs = fingerprints(reference, shingling, seed=seed, desc="dedup: fingerprint reference",
+                                            engine=engine)
         ref_first: dict[str, int] = {}
         for j, h in enumerate(ref_hashes):
             ref_first.setdefault(h, j)
@@ -249,20 +163,9 @@ def _near(
     live = np.flatnonzero(alive)
     pairs = live[candidate_pairs(sigs, bands, rows, subset=live)] if len(live) > 1 else np.zeros((0, 2), dtype=np.int64)
     pairs = pairs[pairs[:, 1] >= n_ref]  # reference-reference pairs do not matter
-    data = _Shingles(ds, near.ngram)
-    refs = _Shingles(reference, near.ngram) if n_ref else None
-
-    def sets(i: int) -> np.ndarray:
-        return refs[i] if i < n_ref else data[i - n_ref]
-
-    if refs is not None:
-        refs.prefetch(pairs[pairs[:, 0] < n_ref][:, 0])
-    data.prefetch(np.concatenate([pairs[pairs[:, 0] >= n_ref][:, 0], pairs[:, 1]]) - n_ref)
-    verified: list[tuple[int, int, float]] = []
-    for i, j in pairs.tolist():
-        sim = jaccard(sets(i), sets(j))
-        if sim >= near.threshold:
-            verified.append((i, j, sim))
+    parts = [reference, ds] if n_ref and reference is not None else [ds]
+    sims = verify_pairs(pairs, parts, near.ngram)
+    verified = [(i, j, sim) for (i, j), sim in zip(pairs.tolist(), sims.tolist()) if sim >= near.threshold]
 
     # Contamination first: a row near a reference row is out, whatever else it resembles.
     for i, j, sim in verified:
@@ -275,17 +178,18 @@ def _near(
     uf = UnionFind(n)
     for i, j in links:
         uf.union(i, j)
-    removed: list[tuple[int, int, float]] = []
     members_all = sorted({m for pair in links for m in pair})
     clusters = [m for m in uf.groups(members_all).values() if len(m) > 1]
-    data.prefetch(np.array(members_all, dtype=np.int64))
+    to_keeper = []
     for members in clusters:
         keep = _keeper(members, lengths)
-        for m in members:
-            if m != keep:
-                sim = jaccard(data[m], data[keep])
-                reason[m], dup_of[m], similarity[m] = "near_duplicate", keep, sim
-                removed.append((m, keep, sim))
+        to_keeper += [(m, keep) for m in members if m != keep]
+    # Each removed row's Jaccard with the row kept in its place (in a chain, not a pair LSH found).
+    kept_sims = verify_pairs(np.array(to_keeper, dtype=np.int64).reshape(-1, 2), [ds], near.ngram)
+    removed: list[tuple[int, int, float]] = []
+    for (m, keep), sim in zip(to_keeper, kept_sims.tolist()):
+        reason[m], dup_of[m], similarity[m] = "near_duplicate", keep, sim
+        removed.append((m, keep, sim))
     details["near"] = {
         "threshold": near.threshold,
         "num_perm": near.num_perm,
@@ -325,45 +229,3 @@ def near(
     """Remove exact and near duplicates, e.g. ``near(ds, threshold=0.8)``."""
     cfg = Dedup(keep=keep, near=NearDedup(threshold=threshold, num_perm=num_perm, ngram=ngram))
     return dedup(ds, cfg, seed=seed)
-
-
-def fingerprints(
-    ds: Dataset, *, ngram: int = 5, num_perm: int = 128, seed: int = 42, desc: str = "fingerprint",
-    engine: Engine | None = None,
-) -> tuple[list[str], np.ndarray]:
-    """Exact hashes and MinHash signatures of every row; the same map as dedup's with the same
-    settings, so ``Dataset.map`` serves it from dedup's cache files."""
-    hashes, sigs = _fingerprints(ds, NearDedup(ngram=ngram, num_perm=num_perm), seed, desc, engine)
-    assert sigs is not None
-    return hashes, sigs
-
-
-def similar_pairs(
-    ds: Dataset,
-    sigs: np.ndarray,
-    *,
-    threshold: float,
-    ngram: int = 5,
-    keep: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs ``(i, j)``, ``i < j``, whose word n-gram Jaccard is at least ``threshold``, and that Jaccard.
-
-    LSH candidates (bands chosen for ``threshold``) are verified with the exact Jaccard, so no
-    pair below the threshold is returned. ``keep(pairs) -> bool mask`` drops candidates before
-    verification (the leakage check keeps only pairs across splits).
-    """
-    bands, rows = lsh_params(threshold, sigs.shape[1])
-    pairs = candidate_pairs(sigs, bands, rows) if len(sigs) > 1 else np.zeros((0, 2), dtype=np.int64)
-    if keep is not None and len(pairs):
-        pairs = pairs[keep(pairs)]
-    # Verified a slice of pairs at a time, with the shingle sets of that slice's rows only: at low
-    # thresholds LSH gives millions of candidates, and the sets of every row they touch would
-    # not fit (2.5 GB for 900k rows at threshold 0.5).
-    sims = np.empty(len(pairs), dtype=np.float64)
-    for start in range(0, len(pairs), _VERIFY_PAIRS):
-        chunk = pairs[start : start + _VERIFY_PAIRS]
-        data = _Shingles(ds, ngram)  # the previous slice's sets go with the previous cache
-        data.prefetch(chunk.ravel())
-        sims[start : start + len(chunk)] = [jaccard(data[i], data[j]) for i, j in chunk.tolist()]
-    verified = sims >= threshold
-    return pairs[verified], sims[verified]

@@ -27,11 +27,11 @@ import pyarrow as pa
 from datasets import Dataset
 
 from .. import schema
-from ..collect.readers import read_csv, read_jsonl
 from ..config import Label
 from ..embedder import Embedder
 from ..engine import Engine
 from ..errors import ConfigError, SourceError
+from ..readers import read_csv, read_jsonl
 
 __all__ = ["DEFAULT_TEMPERATURE", "EmbeddingResult", "fit_temperature", "predict", "prototypes", "softmax"]
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..collect.readers import read_csv, read_jsonl
 from ..errors import ConfigError, SourceError
+from ..readers import read_csv, read_jsonl
 
 __all__ = ["FORMATS", "Annotations", "agreement", "export_tasks", "label_studio_config", "read_annotations"]
 

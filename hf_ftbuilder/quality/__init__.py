@@ -37,6 +37,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from .. import extras, schema
 from ..arrow_cache import add_columns
 from ..config import Report
+from ..embedder import Embedder, resolve_model
 from ..engine import Engine, LocalEngine
 from ..memory import release
 from ..stats import StageStats
@@ -125,8 +126,6 @@ def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int,
 def _tokenizer(name: str | None) -> Any:
     from transformers import AutoTokenizer
 
-    from ..embedder import resolve_model
-
     try:
         return AutoTokenizer.from_pretrained(resolve_model(name))
     except (OSError, ValueError) as exc:
@@ -153,8 +152,6 @@ def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, cache_dir: Path
     """Mean pairwise cosine distance of a seeded sample's embeddings, and the clusters it covers."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
-
-    from ..embedder import Embedder
 
     rng = np.random.default_rng(seed)
     total = sum(ds.num_rows for ds in dd.values())
@@ -251,8 +248,6 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
             "splits": baseline_mod.fit_and_score((train_x, train_y), evaluated, names, seed=seed),
         }
         if cfg.embedding_baseline:
-            from ..embedder import Embedder
-
             embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
             vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y) in data.items()}
             baseline["embedding_logreg"] = {

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..split.allocation import allocate
+from ..allocation import allocate
 
 __all__ = ["classification_scores", "confident_learning", "cross_validate", "fit_and_score", "out_of_fold"]
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from ..embedder import resolve_model
 
 __all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "row_stats_batch", "size"]
 
@@ -62,8 +63,6 @@ class TokenCounts:
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         if self._backend is None:
             from transformers import AutoTokenizer
-
-            from ..embedder import resolve_model
 
             # The Rust tokenizer itself: the same token counts as the Python wrapper without
             # building a list of ids per text (a third faster on 2 KB documents).

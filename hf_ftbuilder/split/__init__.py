@@ -24,12 +24,13 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from .. import schema
+from ..allocation import allocate
 from ..arrow_cache import add_columns
 from ..config import Leakage, Split
 from ..engine import Engine
 from ..errors import StageError
+from ..minhash import Shingling
 from ..stats import StageStats
-from .allocation import allocate
 from .groups import column_groups, group_indices, near_duplicate_groups
 from .leakage import check as leakage_check
 from .time import time_indices
@@ -118,6 +119,7 @@ def split(
     *,
     seed: int,
     leakage: Leakage | None = None,
+    shingling: Shingling | None = None,
     cache_dir: Path | None = None,
     embedding_model: str | None = None,
     engine: Engine | None = None,
@@ -129,6 +131,8 @@ def split(
         cfg: the recipe's ``split`` section.
         seed: the recipe's seed.
         leakage: the recipe's ``leakage`` section (None: no check).
+        shingling: word n-grams and permutations of near-duplicate groups and the leakage check
+            (the recipe's ``dedup.near``; default 5-grams, 128 permutations).
         cache_dir: where embeddings are cached (leakage by embedding).
         embedding_model: the model the leakage check embeds with (default all-MiniLM-L6-v2).
         engine: where fingerprints and embeddings are computed (default: this process).
@@ -159,7 +163,8 @@ def split(
             group_of = column_groups(_column(ds, cfg.group_column, "group_column"))
             joined = None
         else:
-            group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed, engine=engine)
+            group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed,
+                                                     shingling=shingling or Shingling(), engine=engine)
         values, _ = _labels(ds)
         indices, details["group"] = group_indices(group_of, np.array(values), ordered, seed=seed)
         details["group"]["by"] = cfg.group_column if cfg.group_by == "column" else f"near_duplicates@{cfg.group_threshold}"
@@ -167,7 +172,7 @@ def split(
             details["group"]["similar_pairs"] = joined
 
     if leakage is not None and leakage.enabled:
-        report, leaked = leakage_check(ds, indices, leakage, seed=seed, cache_dir=cache_dir,
+        report, leaked = leakage_check(ds, indices, leakage, seed=seed, shingling=shingling, cache_dir=cache_dir,
                                        embedding_model=embedding_model, engine=engine)
         details["leakage"] = report
         if leaked and leakage.action == "drop":

@@ -24,11 +24,11 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value, concatenate_datasets
 
 from .. import schema
+from ..allocation import allocate
 from ..arrow_cache import add_columns
 from ..config import Balance
 from ..errors import StageError
 from ..stats import StageStats
-from .allocation import allocate
 from .augment import Augmenter, load_lexicon
 
 __all__ = ["balance"]

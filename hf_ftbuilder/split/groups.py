@@ -1,7 +1,8 @@
 """Group-aware splits: every group lands in one split, and each split keeps the class shares.
 
 Groups come from a column (an author, a URL host; an empty value is a group of its own) or from
-near-duplicate clusters: rows whose word 5-gram Jaccard reaches ``group_threshold`` are joined
+near-duplicate clusters: rows whose word n-gram Jaccard (``dedup.near.ngram``) reaches
+``group_threshold`` are joined
 (union-find over verified MinHash LSH pairs), so rows similar enough to inflate a test score stay
 together even when dedup kept them.
 
@@ -19,7 +20,7 @@ import numpy as np
 from datasets import Dataset
 
 from ..engine import Engine
-from ..minhash import UnionFind
+from ..minhash import Shingling, UnionFind, fingerprints, similar_pairs
 
 __all__ = ["column_groups", "group_indices", "near_duplicate_groups"]
 
@@ -37,13 +38,12 @@ def column_groups(values: list[Any]) -> np.ndarray:
 
 
 def near_duplicate_groups(
-    ds: Dataset, *, threshold: float, seed: int, engine: Engine | None = None
+    ds: Dataset, *, threshold: float, seed: int, shingling: Shingling, engine: Engine | None = None
 ) -> tuple[np.ndarray, int]:
     """A group number per row from near-duplicate clusters, and the number of joined pairs."""
-    from ..dedup import fingerprints, similar_pairs
-
-    _, sigs = fingerprints(ds, seed=seed, desc="split: fingerprint for groups", engine=engine)
-    pairs, _ = similar_pairs(ds, sigs, threshold=threshold)
+    _, sigs = fingerprints(ds, shingling, seed=seed, desc="split: fingerprint for groups", engine=engine)
+    assert sigs is not None
+    pairs, _ = similar_pairs(ds, sigs, threshold=threshold, ngram=shingling.ngram)
     uf = UnionFind(ds.num_rows)
     for i, j in pairs.tolist():
         uf.union(i, j)

@@ -2,7 +2,7 @@
 
 Run after every split method. For each validation and test row it looks for the most similar
 train row: by the exact hash of the normalised text (as dedup computes it), by the Jaccard of word
-5-gram sets (MinHash LSH candidates, verified exactly), and with ``leakage.embedding`` by cosine
+n-gram sets (``dedup.near``'s n-grams and permutations) (MinHash LSH candidates, verified exactly), and with ``leakage.embedding`` by cosine
 similarity of sentence embeddings. A row counts as leaked when any of them reaches its threshold.
 ``action``: ``report`` counts and shows examples, ``drop`` removes the leaked rows (reason
 ``leaked``), ``fail`` stops the build.
@@ -18,8 +18,10 @@ from datasets import Dataset
 
 from .. import schema
 from ..config import Leakage
+from ..embedder import Embedder
 from ..engine import Engine
 from ..errors import StageError
+from ..minhash import Shingling, fingerprints, similar_pairs
 
 __all__ = ["check"]
 
@@ -31,8 +33,6 @@ def _nearest_by_embedding(
     engine: Engine | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each evaluated row, its most similar train row and the cosine similarity."""
-    from ..embedder import Embedder
-
     embedder = Embedder(model, cache_dir=cache_dir, progress=False, engine=engine)
     train_vectors = embedder.encode(ds.select(train), desc="leakage: embed train")
     eval_vectors = embedder.encode(ds.select(evaluated), desc="leakage: embed validation/test")
@@ -51,11 +51,16 @@ def check(
     cfg: Leakage,
     *,
     seed: int,
+    shingling: Shingling | None = None,
     cache_dir: Path | None = None,
     embedding_model: str | None = None,
     engine: Engine | None = None,
 ) -> tuple[dict[str, Any], set[int]]:
     """Find the validation/test rows of ``ds`` (split by ``indices``) that leak from train.
+
+    Args:
+        shingling: the word n-grams and permutations of the near-copy measure (``dedup.near``'s;
+            default 5-grams, 128 permutations).
 
     Returns:
         The report (per split: rows checked, exact, near and embedding counts, leaked rows, and
@@ -64,8 +69,7 @@ def check(
     Raises:
         StageError: rows leaked and ``action`` is ``fail``.
     """
-    from ..dedup import fingerprints, similar_pairs
-
+    shingling = shingling or Shingling()
     train = np.asarray(indices.get("train", []), dtype=np.int64)
     split_of = np.full(ds.num_rows, -1, dtype=np.int64)
     names = [s for s in indices if s != "train"]
@@ -77,7 +81,8 @@ def check(
     if not len(evaluated) or not len(train):
         return report, set()
 
-    hashes, sigs = fingerprints(ds, seed=seed, desc="leakage: fingerprint", engine=engine)
+    hashes, sigs = fingerprints(ds, shingling, seed=seed, desc="leakage: fingerprint", engine=engine)
+    assert sigs is not None
     ids = ds.with_format("arrow")[schema.ID].to_pylist()
     # Best match per evaluated row: (kind, train row, similarity).
     best: dict[int, tuple[str, int, float]] = {}
@@ -94,7 +99,7 @@ def check(
         a, b = is_train[pairs[:, 0]], is_train[pairs[:, 1]]
         return (a != b) & (split_of[pairs[:, 0]] >= 0) & (split_of[pairs[:, 1]] >= 0)
 
-    pairs, sims = similar_pairs(ds, sigs, threshold=cfg.threshold, keep=across)
+    pairs, sims = similar_pairs(ds, sigs, threshold=cfg.threshold, ngram=shingling.ngram, keep=across)
     near_best: dict[int, tuple[int, float]] = {}
     for (i, j), sim in zip(pairs.tolist(), sims.tolist()):
         row, other = (j, i) if is_train[i] else (i, j)

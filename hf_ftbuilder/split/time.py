@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ..allocation import allocate
 from ..config import Split
 from ..errors import StageError
-from .allocation import allocate
 
 __all__ = ["parse_date", "time_indices"]
 

@@ -1,30 +1,29 @@
-"""Readers for local inputs: each turns one file or folder into an Arrow table.
+"""Readers of local files (JSON Lines, CSV, parquet, folders of text): each turns one into Arrow.
 
-Readers only read: they name the file and line of anything malformed and leave column
-renaming, row ids and provenance to :mod:`hf_ftbuilder.collect`.
+Readers only read: they name the file and line of anything malformed and leave column renaming,
+row ids and provenance to :mod:`hf_ftbuilder.collect`. They live below the stages because the
+label stage reads its example and annotation files with them too.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import schema
-from ..errors import SourceError
-from .urls import decode_html
+from . import schema
+from .errors import SourceError
 
 __all__ = [
-    "CHUNK_ROWS", "file_digest", "iter_csv", "iter_jsonl", "iter_parquet", "read_csv", "read_html_dir", "read_jsonl",
-    "read_parquet", "read_text_dir",
+    "CHUNK_ROWS", "file_digest", "iter_csv", "iter_jsonl", "iter_parquet", "list_files", "read_bytes", "read_csv",
+    "read_jsonl", "read_parquet", "read_text_dir",
 ]
 
 
@@ -33,7 +32,8 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; a missing or unreadable file is a SourceError naming it."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -244,7 +244,7 @@ def read_parquet(path: Path) -> tuple[pa.Table, str]:
     return pa.concat_tables(tables), digest.hexdigest()
 
 
-def _list_files(root: Path, patterns: Iterable[str]) -> list[Path]:
+def list_files(root: Path, patterns: Iterable[str]) -> list[Path]:
     if not root.is_dir():
         raise SourceError(f"{root}: folder not found")
     found = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
@@ -271,13 +271,13 @@ def read_text_dir(root: Path, *, pattern: str, encoding: str,
         A table with ``text`` and ``file`` (path relative to ``root``), and sha256 per file.
     """
     texts, files, too_long, digests = [], [], [], {}
-    for path in _list_files(root, [pattern]):
+    for path in list_files(root, [pattern]):
         rel = path.relative_to(root).as_posix()
         if max_row_chars is not None and path.stat().st_size > 4 * max_row_chars:
             text = None
             digests[rel] = _file_sha256(path)
         else:
-            data = _read_bytes(path)
+            data = read_bytes(path)
             text = _decode(data, path, encoding)
             digests[rel] = file_digest(data)
             if max_row_chars is not None and len(text) > max_row_chars:
@@ -288,34 +288,4 @@ def read_text_dir(root: Path, *, pattern: str, encoding: str,
     table = pa.table({schema.TEXT: pa.array(texts, pa.string()), schema.FILE: pa.array(files, pa.string())})
     if any(too_long):
         table = table.append_column(schema.TOO_LONG, pa.array(too_long, pa.bool_()))
-    return table, digests
-
-
-def read_html_dir(root: Path, *, patterns: list[str]) -> tuple[pa.Table, dict[str, str]]:
-    """Read a folder of saved pages (.html, .htm, .html.gz), one page a row.
-
-    Pages are decoded as a browser would (BOM, ``<meta charset>``, then detection); the extract
-    stage turns the ``html`` column into text.
-    """
-    pages, files, digests = [], [], {}
-    for path in _list_files(root, patterns):
-        data = _read_bytes(path)
-        rel = path.relative_to(root).as_posix()
-        if path.name.endswith(".gz"):
-            try:
-                page = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise SourceError(f"{path}: not a valid gzip file ({exc})") from None
-        else:
-            page = data
-        pages.append(decode_html(page))
-        files.append(rel)
-        digests[rel] = file_digest(data)
-    table = pa.table(
-        {
-            schema.TEXT: pa.array([None] * len(pages), pa.string()),
-            schema.HTML: pa.array(pages, pa.string()),
-            schema.FILE: pa.array(files, pa.string()),
-        }
-    )
     return table, digests
