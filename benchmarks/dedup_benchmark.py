@@ -381,6 +381,7 @@ def _worker_ours(arrow: str, opts: dict) -> dict:
 
     from hf_ftbuilder import __version__
     from hf_ftbuilder.config import Dedup, NearDedup
+    from hf_ftbuilder.context import StageContext
     from hf_ftbuilder.dedup import dedup
 
     datasets.disable_caching()
@@ -393,16 +394,16 @@ def _worker_ours(arrow: str, opts: dict) -> dict:
             import cProfile
 
             prof = cProfile.Profile()
-            kept, stats = prof.runcall(dedup, ds, cfg, seed=SEED)
+            kept, stats = prof.runcall(dedup, ds, cfg, context=StageContext(seed=SEED))
             prof.dump_stats(profile)
         else:
-            kept, stats = dedup(ds, cfg, seed=SEED)
+            kept, stats = dedup(ds, cfg, context=StageContext(seed=SEED))
     dropped = stats.dropped_rows
     removed = [] if dropped is None else [list(p) for p in zip(dropped["id"], dropped["dup_of"])]
     details = {k: v for k, v in stats.details.items()}
     details.get("near", {}).pop("examples", None)
     return timer.result(removed, version=__version__, kept=kept.num_rows, details=details,
-                        api="hf_ftbuilder.dedup.dedup(ds, Dedup(exact=True, near=NearDedup(0.8, 128, 5)), seed=42)")
+                        api="hf_ftbuilder.dedup.dedup(ds, Dedup(exact=True, near=NearDedup(0.8, 128, 5)), context=StageContext(seed=42))")
 
 
 def _worker_datasketch(jsonl: str, opts: dict) -> dict:

@@ -7,7 +7,6 @@
 
 
 from ._version import __version__
-
 from .config import STAGES, Recipe, load_config
 from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
 from .pipeline import BuildResult, build, crawl, export_tasks

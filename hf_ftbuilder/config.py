@@ -15,48 +15,73 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._version import __version__
 from .errors import ConfigError
 from .hub_metadata import check_metadata, known_languages, known_licenses
 
 __all__ = [
+    "LABEL_METHODS",
+    "SOURCE_TYPES",
+    "SPLIT_METHODS",
     "STAGES",
+    "WEB_SOURCE_TYPES",
+    "Augment",
     "Balance",
     "Boilerplate",
     "C4Lines",
     "Card",
     "Clean",
     "Collect",
+    "ColumnLabel",
     "CrawlSource",
     "CsvSource",
     "Dedup",
+    "EmbeddingLabel",
+    "EmbeddingModel",
     "Execution",
     "Extract",
     "Fetch",
     "GopherQuality",
     "GopherRepetition",
+    "GroupSplit",
     "HfSource",
     "HtmlDirSource",
-    "NearDedup",
     "JsonlSource",
-    "Augment",
     "KMeansLabel",
-    "Leakage",
+    "KMeansOptions",
     "Label",
+    "Leakage",
+    "ManualLabel",
+    "NearDedup",
     "Output",
     "ParquetSource",
     "Pii",
+    "RandomSplit",
     "Recipe",
     "Report",
-    "Source",
     "SitemapSource",
+    "Source",
     "SourceColumns",
     "Split",
+    "StratifiedSplit",
     "TextDirSource",
+    "TimeSplit",
     "UrlsSource",
     "WarcSource",
+    "ZeroShotLabel",
+    "ZeroShotModel",
     "load_config",
 ]
 
@@ -385,8 +410,8 @@ class Dedup(_Section):
     )
 
 
-class KMeansLabel(_Section):
-    """Clusters for a person to name once (``label.method: kmeans``)."""
+class KMeansOptions(_Section):
+    """How the clusters of ``label.method: kmeans`` are made and shown."""
 
     features: Literal["tfidf", "embedding"] = "tfidf"
     k: int | None = Field(None, ge=2, description="clusters; chosen by silhouette over k_range when not set")
@@ -396,113 +421,185 @@ class KMeansLabel(_Section):
     terms: int = Field(10, ge=1, le=50, description="distinguishing terms shown per cluster")
 
     @model_validator(mode="after")
-    def _range(self) -> KMeansLabel:
+    def _range(self) -> KMeansOptions:
         lo, hi = self.k_range
         if lo < 2 or hi < lo:
             raise ValueError(f"k_range must be [low, high] with 2 <= low <= high; got {list(self.k_range)}")
         return self
 
 
-class Label(_Section):
-    """Where labels come from; ``labels`` fixes the ClassLabel names and their order."""
+class _Names(_Section):
+    labels: list[str] | None = Field(None, min_length=1, description="the ClassLabel names, in this order")
 
-    method: Literal["column", "zero_shot", "embedding", "kmeans", "manual"] = "column"
-    column: str = "label"
-    labels: list[str] | None = Field(None, min_length=1)
-    # models (zero_shot, embedding, and suggestions for manual)
-    model: str | None = Field(None, description="a Hub id or a local folder; embedding defaults to all-MiniLM-L6-v2")
-    hypothesis_template: str = Field("This example is {}.", description="zero_shot: the NLI hypothesis")
-    multi_label: bool = Field(False, description="zero_shot: score each label on its own (entailment vs contradiction)")
+    @model_validator(mode="after")
+    def _unique(self) -> _Names:
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
+            raise ValueError(f"labels must be unique; got {dupes} more than once")
+        return self
+
+
+class _ModelRun(_Section):
+    """How a transformers model runs."""
+
+    model: str | None = Field(None, description="a Hub id or a local folder")
     batch_size: int = Field(32, ge=1)
     max_length: int | None = Field(None, ge=8, description="token limit (texts are truncated); default the model's")
     device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?|mps)$")
-    quantize: Literal["int8"] | None = Field(None, description="embedding: int8 dynamic quantisation (CPU)")
-    descriptions: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="embedding: a sentence or keywords per label, embedded with the name"
-    )
-    examples: str | None = Field(
-        None, description="embedding: a CSV/JSONL of labelled rows (text, label) beside the recipe; class prototypes"
-    )
-    temperature: float | None = Field(
-        None, gt=0, description="embedding: softmax temperature over cosine similarities; fitted when not set"
-    )
-    refine: bool = Field(True, description="embedding: relabel with a classifier trained on the confident rows")
+
+
+class _ByPeople(_Section):
     min_score: float | None = Field(
         None, ge=0, le=1, description="rows whose label_score is below go to review/low_confidence.parquet"
-    )
-    # kmeans
-    kmeans: KMeansLabel = Field(default_factory=KMeansLabel)
-    cluster_names: str | None = Field(
-        None, description="kmeans: the mapping cluster id -> label name | drop, a YAML file beside the recipe"
-    )
-    # manual
-    suggest: Literal["zero_shot", "embedding"] | None = Field(
-        None, description="manual: a model method whose label and score go with each task as a suggestion"
     )
     annotations: str | None = Field(
         None, description="human labels (CSV/JSONL with id,label or a Label Studio JSON export) beside the recipe"
     )
 
+
+class ZeroShotModel(_ModelRun):
+    """A zero-shot NLI pipeline: each label fills the hypothesis; the most entailed wins."""
+
+    method: Literal["zero_shot"] = "zero_shot"
+    model: str = Field(description="an NLI model's Hub id or local folder")
+    hypothesis_template: str = Field("This example is {}.", description="the NLI hypothesis; {} is the label")
+    multi_label: bool = Field(False, description="score each label on its own (entailment vs contradiction)")
+
+    @field_validator("hypothesis_template")
+    @classmethod
+    def _placeholder(cls, value: str) -> str:
+        if "{}" not in value:
+            raise ValueError("must contain {} where the label goes")
+        return value
+
+
+class EmbeddingModel(_ModelRun):
+    """Cosine similarity of sentence embeddings to each label's name, description and examples."""
+
+    method: Literal["embedding"] = "embedding"
+    model: str | None = Field(None, description="a Hub id or a local folder; default all-MiniLM-L6-v2")
+    quantize: Literal["int8"] | None = Field(None, description="int8 dynamic quantisation (CPU)")
+    descriptions: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="a sentence or keywords per label, embedded with the name"
+    )
+    examples: str | None = Field(
+        None, description="a CSV/JSONL of labelled rows (text, label) beside the recipe; class prototypes"
+    )
+    temperature: float | None = Field(
+        None, gt=0, description="softmax temperature over cosine similarities; fitted when not set"
+    )
+    refine: bool = Field(True, description="relabel with a classifier trained on the confident rows")
+
+
+def _labels_required(cfg: Any, method: str) -> None:
+    if not cfg.labels:
+        raise ValueError(f"method {method} needs labels: the ClassLabel names, e.g. labels: [spam, ham]")
+
+
+def _descriptions_known(cfg: EmbeddingLabel) -> None:
+    unknown = sorted(set(cfg.descriptions) - set(cfg.labels or []))
+    if unknown:
+        raise ValueError(f"descriptions name labels that are not in labels: {unknown}")
+
+
+class ColumnLabel(_Names):
+    """Labels from a column of the input."""
+
+    method: Literal["column"] = "column"
+    column: str = Field("label", description="the column holding the labels")
+
+
+class ZeroShotLabel(ZeroShotModel, _Names, _ByPeople):
+    """Labels from a zero-shot NLI model (``transformers.pipeline("zero-shot-classification")``)."""
+
     @model_validator(mode="after")
-    def _consistent(self) -> Label:
-        if self.labels is not None and len(set(self.labels)) != len(self.labels):
-            dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
-            raise ValueError(f"labels must be unique; got {dupes} more than once")
-        needs_names = self.method in ("zero_shot", "embedding", "manual")
-        if needs_names and not self.labels:
-            raise ValueError(f"method {self.method} needs labels: the ClassLabel names, e.g. labels: [spam, ham]")
-        if self.labels and self.descriptions:
-            unknown = sorted(set(self.descriptions) - set(self.labels))
-            if unknown:
-                raise ValueError(f"descriptions name labels that are not in labels: {unknown}")
-        if "{}" not in self.hypothesis_template:
-            raise ValueError(f"hypothesis_template must contain {{}} for the label; got {self.hypothesis_template!r}")
-        if self.method == "zero_shot" or self.suggest == "zero_shot":
-            if not self.model:
-                raise ValueError("zero_shot needs model: an NLI model's Hub id or local folder")
+    def _needs(self) -> ZeroShotLabel:
+        _labels_required(self, "zero_shot")
         return self
+
+
+class EmbeddingLabel(EmbeddingModel, _Names, _ByPeople):
+    """Labels from embedding similarity, refined by a classifier on the confident rows."""
+
+    @model_validator(mode="after")
+    def _needs(self) -> EmbeddingLabel:
+        _labels_required(self, "embedding")
+        _descriptions_known(self)
+        return self
+
+
+class KMeansLabel(_ModelRun, _Names, _ByPeople):
+    """KMeans clusters that a person names once (``cluster_names``); later builds reuse the names."""
+
+    method: Literal["kmeans"] = "kmeans"
+    model: str | None = Field(None, description="features: embedding: a Hub id or a local folder; default all-MiniLM-L6-v2")
+    quantize: Literal["int8"] | None = Field(None, description="features: embedding: int8 dynamic quantisation (CPU)")
+    kmeans: KMeansOptions = Field(default_factory=KMeansOptions)
+    cluster_names: str | None = Field(
+        None, description="the mapping cluster id -> label name | drop, a YAML file beside the recipe"
+    )
+
+
+def _suggest_shorthand(value: Any) -> Any:
+    return {"method": value} if isinstance(value, str) else value
+
+
+class ManualLabel(_Names, _ByPeople):
+    """Labels that people give (annotations files, Label Studio, the review page)."""
+
+    method: Literal["manual"] = "manual"
+    suggest: Annotated[ZeroShotModel | EmbeddingModel, Field(discriminator="method")] | None = Field(
+        None, description="a model whose label and score go with each task as a suggestion "
+        "({method: zero_shot, model: ...} or {method: embedding}; `suggest: embedding` for short)",
+    )
+
+    @field_validator("suggest", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _suggest_shorthand(value)
+
+    @model_validator(mode="after")
+    def _needs(self) -> ManualLabel:
+        _labels_required(self, "manual")
+        if isinstance(self.suggest, EmbeddingModel):
+            unknown = sorted(set(self.suggest.descriptions) - set(self.labels or []))
+            if unknown:
+                raise ValueError(f"suggest.descriptions name labels that are not in labels: {unknown}")
+        return self
+
+
+LABEL_METHODS = ("column", "zero_shot", "embedding", "kmeans", "manual")
+SPLIT_METHODS = ("stratified", "random", "time", "group")
+
+
+def _method_of(default: str) -> Any:
+    def method(value: Any) -> str:
+        found = value.get("method", default) if isinstance(value, dict) else getattr(value, "method", default)
+        return found if isinstance(found, str) else repr(found)
+
+    return method
+
+
+Label = Annotated[
+    Annotated[ColumnLabel, Tag("column")] | Annotated[ZeroShotLabel, Tag("zero_shot")]
+    | Annotated[EmbeddingLabel, Tag("embedding")] | Annotated[KMeansLabel, Tag("kmeans")]
+    | Annotated[ManualLabel, Tag("manual")],
+    Discriminator(_method_of("column")),
+]
+"""Where labels come from: one model per ``method``; ``labels`` fixes the ClassLabel names and order."""
 
 
 _DAYS = re.compile(r"^\s*(\d+)\s*d?\s*$")
 
 
-class Split(_Section):
-    """Train/validation/test split."""
-
-    method: Literal["stratified", "random", "time", "group"] = "stratified"
+class _SplitShares(_Section):
     fractions: dict[Literal["train", "validation", "test"], float] = Field(
-        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1}
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
+        description="shares of train, validation and test; a 0 share leaves the split out",
     )
-    rare_classes: Literal["error", "train_only"] = Field(
-        "error",
-        description="a class too small to reach every split: fail the build, or keep it in train only",
-    )
-    # time
-    time_column: str = Field("date", description="time: the column of dates (ISO 8601 strings or dates)")
-    cutoffs: dict[Literal["validation", "test"], date] | None = Field(
-        None, description="time: the date each later split starts; default: fractions in time order"
-    )
-    embargo: int = Field(0, ge=0, description="time: days after each cut whose rows are dropped (7 or '7d')")
-    undated: Literal["train", "drop", "error"] = Field("error", description="time: where rows without a date go")
-    # group
-    group_column: str | None = Field(None, description="group: rows with the same value stay in one split")
-    group_by: Literal["column", "near_duplicates"] = Field(
-        "column", description="group: the group_column, or near-duplicate clusters at group_threshold"
-    )
-    group_threshold: float = Field(0.5, gt=0, le=1, description="group: Jaccard of word 5-grams that joins two rows")
-
-    @field_validator("embargo", mode="before")
-    @classmethod
-    def _days(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            match = _DAYS.match(value)
-            if not match:
-                raise ValueError(f"embargo is a number of days such as 7 or 7d; got {value!r}")
-            return int(match.group(1))
-        return value
 
     @model_validator(mode="after")
-    def _fractions(self) -> Split:
+    def _fractions(self) -> _SplitShares:
         if "train" not in self.fractions or self.fractions["train"] <= 0:
             raise ValueError(f"fractions must give train a share above 0; got {self.fractions}")
         if any(v < 0 for v in self.fractions.values()):
@@ -510,19 +607,86 @@ class Split(_Section):
         total = sum(self.fractions.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"fractions must add up to 1; got {self.fractions} (sum {total:g})")
+        return self
+
+
+class StratifiedSplit(_SplitShares):
+    """Every class in every split at its share (a per-class allocation)."""
+
+    method: Literal["stratified"] = "stratified"
+    rare_classes: Literal["error", "train_only"] = Field(
+        "error",
+        description="a class too small to reach every split: fail the build, or keep it in train only",
+    )
+
+
+class RandomSplit(_SplitShares):
+    """Rows shuffled with the seed, then cut at the fractions."""
+
+    method: Literal["random"] = "random"
+
+
+class TimeSplit(_SplitShares):
+    """Rows in time order: the later splits get the later rows."""
+
+    method: Literal["time"] = "time"
+    time_column: str = Field("date", description="the column of dates (ISO 8601 strings or dates)")
+    cutoffs: dict[Literal["validation", "test"], date] | None = Field(
+        None, description="the date each later split starts; default: fractions in time order"
+    )
+    embargo: int = Field(0, ge=0, description="days after each cut whose rows are dropped (7 or '7d')")
+    undated: Literal["train", "drop", "error"] = Field("error", description="where rows without a date go")
+
+    @field_validator("embargo", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _DAYS.match(value)
+            if not match:
+                raise ValueError("a number of days, such as 7 or 7d")
+            return int(match.group(1))
+        return value
+
+    @model_validator(mode="after")
+    def _cutoffs(self) -> TimeSplit:
         if self.cutoffs and "validation" in self.cutoffs and "test" in self.cutoffs:
             if self.cutoffs["test"] <= self.cutoffs["validation"]:
                 raise ValueError(f"cutoffs: test must start after validation; got {self.cutoffs}")
-        if self.method == "group" and self.group_by == "column" and not self.group_column:
+        return self
+
+
+class GroupSplit(_SplitShares):
+    """Groups (a column's values, or near-duplicate clusters) never cross splits."""
+
+    method: Literal["group"] = "group"
+    group_column: str | None = Field(None, description="rows with the same value stay in one split")
+    group_by: Literal["column", "near_duplicates"] = Field(
+        "column", description="the group_column, or near-duplicate clusters at group_threshold"
+    )
+    group_threshold: float = Field(
+        0.5, gt=0, le=1, description="Jaccard of word n-grams (dedup.near's) that joins two rows"
+    )
+
+    @model_validator(mode="after")
+    def _column(self) -> GroupSplit:
+        if self.group_by == "column" and not self.group_column:
             raise ValueError("method group needs group_column, or group_by: near_duplicates")
         return self
+
+
+Split = Annotated[
+    Annotated[StratifiedSplit, Tag("stratified")] | Annotated[RandomSplit, Tag("random")]
+    | Annotated[TimeSplit, Tag("time")] | Annotated[GroupSplit, Tag("group")],
+    Discriminator(_method_of("stratified")),
+]
+"""Train/validation/test split: one model per ``method``."""
 
 
 class Leakage(_Section):
     """After splitting: validation and test rows that copy or nearly copy a train row."""
 
     enabled: bool = True
-    threshold: float = Field(0.5, gt=0, le=1, description="MinHash Jaccard of word 5-grams counted as leaked")
+    threshold: float = Field(0.5, gt=0, le=1, description="Jaccard of word n-grams (dedup.near's) counted as leaked")
     embedding: bool = Field(False, description="also compare embeddings (the label model or all-MiniLM-L6-v2)")
     embedding_threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity counted as leaked")
     action: Literal["report", "drop", "fail"] = "report"
@@ -650,7 +814,7 @@ class Recipe(_Section):
     clean: Clean = Field(default_factory=Clean)
     dedup: Dedup = Field(default_factory=Dedup)
     label: Label | None = None
-    split: Split = Field(default_factory=Split)
+    split: Split = Field(default_factory=StratifiedSplit)
     leakage: Leakage = Field(default_factory=Leakage)
     balance: Balance = Field(default_factory=Balance)
     report: Report = Field(default_factory=Report)
@@ -683,7 +847,7 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         """The recipe with every default filled in, as YAML."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(_tags_first(self.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
 
     def to_build_yaml(self, inputs: dict[str, str]) -> str:
         """The resolved recipe a build writes beside its card as ``recipe.yaml``.
@@ -699,10 +863,7 @@ class Recipe(_Section):
         """
         data = self.model_dump(mode="json", exclude={"cache_dir": True, "execution": True,
                                                      "output": {"dir", "overwrite"}})
-        data = _without_secrets(data)
-        # A source reads best with its type first.
-        data["sources"] = [{"type": src["type"], **src} for src in data["sources"]]
-        data["dedup"]["against"] = [{"type": src["type"], **src} for src in data["dedup"]["against"]]
+        data = _tags_first(_without_secrets(data))
         files = dict(inputs)
         for path in self.referenced_files():
             full = self.base_dir / path
@@ -721,9 +882,27 @@ class Recipe(_Section):
     def referenced_files(self) -> list[str]:
         """Files beside the recipe that its stages read (annotations, cluster names, examples, ...)."""
         label = self.label
-        paths = [label.annotations, label.cluster_names, label.examples] if label else []
+        paths = [getattr(label, key, None) for key in ("annotations", "cluster_names", "examples")]
+        if isinstance(label, ManualLabel) and isinstance(label.suggest, EmbeddingModel):
+            paths.append(label.suggest.examples)
         paths += [self.balance.augment.lexicon, self.card.template]
         return [p for p in paths if p]
+
+
+def _tags_first(data: dict[str, Any]) -> dict[str, Any]:
+    """A dumped recipe with each union's tag first: a source reads best with its type, a label or
+    split section with its method, at the top."""
+    def first(section: dict[str, Any], tag: str) -> dict[str, Any]:
+        return {tag: section[tag], **section}
+
+    data["sources"] = [first(src, "type") for src in data["sources"]]
+    data["dedup"]["against"] = [first(src, "type") for src in data["dedup"]["against"]]
+    data["split"] = first(data["split"], "method")
+    if data.get("label"):
+        data["label"] = first(data["label"], "method")
+        if data["label"].get("suggest"):
+            data["label"]["suggest"] = first(data["label"]["suggest"], "method")
+    return data
 
 
 _URL_CREDENTIALS = re.compile(r"(?i)(https?://)[^/@\s]+@")
@@ -749,27 +928,40 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
+#: The tagged unions of the recipe: the key that holds one, and its tags.
+_TAGGED = {"label": LABEL_METHODS, "split": SPLIT_METHODS, "suggest": ("zero_shot", "embedding")}
+
+
+def _key_path(loc: tuple[Any, ...]) -> tuple[str, str | None]:
+    """The key path of an error's location without the union tags pydantic puts in it
+    (``sources.0.csv.path``, ``label.zero_shot.model``), and the innermost tag it dropped."""
     parts: list[str] = []
+    tag = None
     for i, part in enumerate(loc):
         if isinstance(part, int):
             parts.append(f"[{part}]")
             continue
-        # A tagged union puts the tag into the location (sources.0.csv.path): leave it out.
-        if i > 0 and isinstance(loc[i - 1], int) and part in SOURCE_TYPES:
+        before = loc[i - 1] if i > 0 else None
+        if isinstance(before, int) and part in SOURCE_TYPES or part in _TAGGED.get(before, ()):  # type: ignore[arg-type]
+            tag = f"{'source type' if isinstance(before, int) else before + ' method'} {part}"
             continue
         parts.append(part if not parts else f".{part}")
-    return "".join(parts) or "<recipe>"
+    return "".join(parts) or "<recipe>", tag
 
 
 def _error_line(err: dict[str, Any]) -> str:
-    path = _key_path(err["loc"])
+    path, tag = _key_path(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and tag:
+        msg = f"not a key of {tag}"
     if err["type"] == "missing":
         return f"{path}: {msg.lower()}"
     found = err.get("input")
     if err["type"] == "union_tag_invalid":
-        found = err.get("ctx", {}).get("tag", found)
+        ctx = err.get("ctx", {})
+        found = ctx.get("tag", found)
+        if not str(ctx.get("discriminator", "")).startswith("'"):  # a method chosen by function (label, split)
+            return f"{path}.method: unknown method (got {found!r}); expected one of {ctx.get('expected_tags')}"
     elif isinstance(found, (dict, list)) and err["type"] != "extra_forbidden":
         return f"{path}: {msg}"
     return f"{path}: {msg} (got {found!r})"

@@ -131,7 +131,12 @@ def _quantize_int8(model: Any) -> Any:
     import torch
 
     try:
-        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, default_dynamic_quant_observer, quantize_dynamic
+        from torch.ao.quantization import (
+            PerChannelMinMaxObserver,
+            QConfig,
+            default_dynamic_quant_observer,
+            quantize_dynamic,
+        )
     except ImportError as exc:  # pragma: no cover - torch.ao.quantization is deprecated upstream
         raise ConfigError(f"quantize: int8 needs torch.ao.quantization, which this torch lacks: {exc}") from exc
     weight = PerChannelMinMaxObserver.with_args(

@@ -22,7 +22,7 @@ from datasets import Dataset, Value
 
 from . import schema
 from .config import Extract
-from .engine import Engine, LocalEngine
+from .context import StageContext
 from .stats import StageStats, split_dropped
 
 __all__ = ["extract", "extract_batch", "html_lang"]
@@ -130,13 +130,13 @@ def extract_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, l
     return out
 
 
-def extract(ds: Dataset, cfg: Extract, *, engine: Engine | None = None) -> tuple[Dataset, StageStats]:
+def extract(ds: Dataset, cfg: Extract, *, context: StageContext | None = None) -> tuple[Dataset, StageStats]:
     """Run trafilatura over the rows that hold HTML.
 
     Args:
         ds: collected rows; those with an ``html`` value are pages.
         cfg: the recipe's ``extract`` section.
-        engine: where the map steps run (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
+        context: where the map steps run (``context.engine``).
 
     Returns:
         The rows with main text and page metadata (the ``html`` column removed), and the stats.
@@ -148,7 +148,7 @@ def extract(ds: Dataset, cfg: Extract, *, engine: Engine | None = None) -> tuple
     features = ds.features.copy()
     for name in (schema.TEXT, *_META_COLUMNS, schema.URL, schema.DROP_REASON):
         features[name] = Value("string")
-    out = (engine or LocalEngine()).map(
+    out = (context or StageContext()).engine.map(
         ds, extract_batch, batch_size=64, fn_kwargs={"cfg": cfg.model_dump()}, features=features, desc="extract"
     )
     out = out.remove_columns(schema.HTML)

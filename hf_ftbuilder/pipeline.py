@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from . import split as split_stage
 from . import write as write_stage
 from .arrow_cache import detach
 from .atomic_dir import recover
+from .card import template_text
 from .config import STAGES, Execution, Recipe, load_config, stage_index
+from .context import StageContext
 from .engine import Engine, LocalEngine, RayEngine
 from .errors import ConfigError, StageError
 from .label import manual
@@ -112,18 +114,20 @@ class _Run:
             raise StageError(f"{stats.name}: no rows left ({stats.summary()})")
 
 
-def _collect(recipe: Recipe, *, refresh: bool, progress: bool) -> tuple[Any, StageStats]:
+def _context(recipe: Recipe, engine: Engine, *, progress: bool) -> StageContext:
+    """What every stage of this build gets beside its rows and its config section."""
+    return StageContext(seed=recipe.seed, base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(),
+                        engine=engine, progress=progress)
+
+
+def _collect(recipe: Recipe, context: StageContext, *, refresh: bool) -> tuple[Any, StageStats]:
     return collect_stage.collect(
         recipe.sources,
-        recipe.base_dir,
-        # Only method column reads labels from a column; otherwise a gold `label` column passes through
-        # as source_label, so it can be compared with the labels given.
-        label_column=recipe.label.column if recipe.label and recipe.label.method == "column" else None,
+        recipe.collect,
+        context=context,
         fetch=recipe.fetch,
-        cache_dir=recipe.resolved_cache_dir(),
+        label_column=label_stage.input_column(recipe.label) if recipe.label else None,
         refresh=refresh,
-        progress=progress,
-        max_row_chars=recipe.collect.max_row_chars,
     )
 
 
@@ -138,13 +142,8 @@ def required_extras(recipe: Recipe, stop: int) -> list[tuple[str, str]]:
 
     needs: list[tuple[str, str]] = []
     label = recipe.label
-    if label is not None and runs("label"):
-        if label.method in ("zero_shot", "embedding"):
-            needs.append(("models", f"label.method: {label.method}"))
-        if label.method == "kmeans" and label.kmeans.features == "embedding":
-            needs.append(("models", "label.kmeans.features: embedding"))
-        if label.method == "manual" and label.suggest:
-            needs.append(("models", f"label.suggest: {label.suggest}"))
+    if label is not None and runs("label") and (setting := label_stage.needs_models(label)):
+        needs.append(("models", setting))
     if runs("split") and recipe.leakage.enabled and recipe.leakage.embedding:
         needs.append(("models", "leakage.embedding: true"))
     if runs("report"):
@@ -171,40 +170,42 @@ def crawl(config: Recipe | str | Path, *, refresh: bool = False, progress: bool 
     """
     recipe = config if isinstance(config, Recipe) else load_config(config)
     with library_bars_off():
-        _, stats = _collect(recipe, refresh=refresh, progress=progress)
+        _, stats = _collect(recipe, StageContext(seed=recipe.seed, base_dir=recipe.base_dir,
+                                                 cache_dir=recipe.resolved_cache_dir(), progress=progress),
+                            refresh=refresh)
     logger.info(stats.summary())
     return stats
 
 
-def _rows(recipe: Recipe, run: _Run, stop: int, *, refresh: bool, progress: bool,
-          engine: Engine) -> tuple[Any, dict[str, str]]:
+def _rows(recipe: Recipe, run: _Run, stop: int, context: StageContext, *, refresh: bool) -> tuple[Any, dict[str, str]]:
     """Collect, extract, clean and dedup (those up to ``stop``): the rows before labelling."""
 
     def runs(stage: str) -> bool:
         return stage_index(stage) <= stop
 
     with run.stage("collect"):
-        ds, stats = _collect(recipe, refresh=refresh, progress=progress)  # backed by a file in cache_dir
+        ds, stats = _collect(recipe, context, refresh=refresh)  # backed by a file in cache_dir
         run.record(stats)
     inputs = stats.details["inputs"]
 
     if runs("extract"):
         with run.stage("extract"):
-            ds, stats = extract_stage.extract(ds, recipe.extract, engine=engine)
+            ds, stats = extract_stage.extract(ds, recipe.extract, context=context)
             run.record(stats)
 
     if runs("clean"):
         with run.stage("clean"):
-            ds, stats = clean_stage.clean(ds, recipe.clean, engine=engine)
+            ds, stats = clean_stage.clean(ds, recipe.clean, context=context)
             run.record(stats)
 
     if runs("dedup"):
         with run.stage("dedup"):
             reference = None
             if recipe.dedup.against:
-                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.base_dir, progress=progress,
-                                                     max_row_chars=recipe.collect.max_row_chars)
-            ds, stats = dedup_stage.dedup(ds, recipe.dedup, seed=recipe.seed, reference=reference, engine=engine)
+                # Reference sets are read, not kept: no cache of their rows.
+                reference, _ = collect_stage.collect(recipe.dedup.against, recipe.collect,
+                                                     context=replace(context, cache_dir=None))
+            ds, stats = dedup_stage.dedup(ds, recipe.dedup, context=context, reference=reference)
             run.record(stats)
     return ds, inputs
 
@@ -229,17 +230,15 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
-    method = cfg.suggest or (cfg.method if cfg.method in ("zero_shot", "embedding") else None)
-    if method:
-        extras.require("models", f"label export with suggestions from {method}")
+    model = label_stage.suggestion_model(cfg)
+    if model is not None:
+        extras.require("models", f"label export with suggestions from {model.method}")
     with library_bars_off(), _engine(recipe, progress=progress) as engine:
-        ds, _ = _rows(recipe, _Run(), stage_index("dedup"), refresh=refresh, progress=progress, engine=engine)
+        context = _context(recipe, engine, progress=progress)
+        ds, _ = _rows(recipe, _Run(), stage_index("dedup"), context, refresh=refresh)
         suggestions, suggested_by = None, None
-        if method:
-            labels, scores, suggested_by, _ = label_stage.suggest(
-                ds, cfg, method, list(cfg.labels), base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(),
-                seed=recipe.seed, progress=progress, engine=engine,
-            )
+        if model is not None:
+            labels, scores, suggested_by, _ = label_stage.suggest(ds, model, list(cfg.labels), context=context)
             suggestions = (labels, scores)
     ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
     path = Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-tasks.{ext}"
@@ -364,39 +363,34 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
     def runs(stage: str) -> bool:
         return stage_index(stage) <= stop
 
-    ds, inputs = _rows(recipe, run, stop, refresh=refresh, progress=progress, engine=engine)
+    context = _context(recipe, engine, progress=progress)
+    ds, inputs = _rows(recipe, run, stop, context, refresh=refresh)
 
     if runs("label"):
         assert recipe.label is not None
         with run.stage("label"):
-            ds, stats = label_stage.label(
-                ds, recipe.label, seed=recipe.seed, base_dir=recipe.base_dir,
-                cache_dir=recipe.resolved_cache_dir(), progress=progress, engine=engine,
-            )
+            ds, stats = label_stage.label(ds, recipe.label, context=context)
             run.record(stats)
 
     if runs("split"):
         with run.stage("split"):
-            embedding_model = recipe.label.model if recipe.label and recipe.label.method == "embedding" else None
-            dd, stats = split_stage.split(
-                ds, recipe.split, seed=recipe.seed, leakage=recipe.leakage,
-                shingling=Shingling(recipe.dedup.near.ngram, recipe.dedup.near.num_perm),
-                cache_dir=recipe.resolved_cache_dir(), embedding_model=embedding_model, engine=engine,
-            )
+            # One near-duplicate measure for the build: dedup's n-grams and permutations.
+            shingling = Shingling(recipe.dedup.near.ngram, recipe.dedup.near.num_perm)
+            assignment = split_stage.assign(ds, recipe.split, context=context, shingling=shingling)
+            assignment = split_stage.check_leakage(assignment, recipe.leakage, context=context, shingling=shingling,
+                                                   embedding_model=label_stage.embedding_model(recipe.label))
+            dd, stats = split_stage.materialize(assignment)
             run.record(stats)
     else:
         dd = DatasetDict({"train": ds})
 
     if runs("balance"):
         with run.stage("balance"):
-            dd, stats = balance_stage(dd, recipe.balance, seed=recipe.seed, base_dir=recipe.base_dir)
+            dd, stats = balance_stage(dd, recipe.balance, context=context)
             run.record(stats)
 
     with run.stage("report"):
-        sections, stats = report_stage.report(
-            dd, recipe.report, stages=run.stages, seed=recipe.seed, cache_dir=recipe.resolved_cache_dir(),
-            engine=engine,
-        )
+        sections, stats = report_stage.report(dd, recipe.report, context=context, stages=run.stages)
         run.record(stats)
 
     stopped_early = until if until and stop < stage_index("report") else None
@@ -423,9 +417,14 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
         "total_seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mb": peak_rss_mb(),
     }
+    # What the card says of the recipe; the card is redone from quality.json alone (ftbuild card).
+    quality["card"] = {"name": recipe.name, "seed": recipe.seed, "versions": write_stage.package_versions(),
+                       "metadata": recipe.card.model_dump(mode="json", exclude={"template"})}
+    template = template_text(recipe.base_dir / recipe.card.template) if recipe.card.template else None
     with run.stage("write"):
-        write_stage.write(dd, recipe, out_dir=out_dir, overwrite=overwrite, stages=run.stages, quality=quality,
-                          recipe_yaml=recipe.to_build_yaml(inputs))
+        write_stage.write(dd, quality, out_dir=out_dir, overwrite=overwrite, output=recipe.output, stages=run.stages,
+                          recipe_yaml=recipe.to_build_yaml(inputs), template=template,
+                          examples_per_reason=recipe.report.examples_per_reason, plots=recipe.report.plots)
     logger.info("write: %s (%s) (%.1f s, peak RSS %.0f MB)", out_dir, ", ".join(f"{k}={v.num_rows}" for k, v in dd.items()),
                 run.timings["write"], run.figures["write"]["peak_rss_mb"])
     return BuildResult(dataset=dd, quality=quality, output_dir=out_dir, stages=run.stages)

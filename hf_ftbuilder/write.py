@@ -21,13 +21,13 @@ from datasets import DatasetDict
 from . import schema
 from .atomic_dir import crash_point, hidden_sibling, replace_dir
 from .card import render_card, template_text
-from .config import Recipe
+from .config import Output
 from .errors import OutputError
 from .memory import release_mapped_pages
 from .plots import render as render_plots
 from .stats import StageStats
 
-__all__ = ["BUILD_ENTRIES", "check_output_dir", "rerender_card", "write"]
+__all__ = ["BUILD_ENTRIES", "check_output_dir", "package_versions", "rerender_card", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def _write_review(review_dir: Path, stages: list[StageStats]) -> None:
             (review_dir / name).write_text(text, encoding="utf-8")
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a build depends on, for the card's \"how to reproduce\"."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -212,25 +213,33 @@ def rerender_card(out_dir: Path, *, template: Path | None = None) -> Path:
 
 def write(
     dd: DatasetDict,
-    recipe: Recipe,
+    quality: dict[str, Any],
     *,
     out_dir: Path,
     overwrite: bool,
+    output: Output,
     stages: list[StageStats],
-    quality: dict[str, Any],
     recipe_yaml: str,
+    template: str | None = None,
+    examples_per_reason: int = 3,
+    plots: bool = True,
 ) -> dict[str, dict[str, int]]:
-    """Write the build into ``out_dir``.
+    """Write the build into ``out_dir``: what it is given, nothing it looks up.
 
     Args:
         dd: the splits to write.
-        recipe: the recipe (output and card sections).
+        quality: the content of ``quality.json``, its ``card`` section (name, seed, versions, the
+            recipe's card metadata) included; removed-row examples, plot paths and the file list
+            are added here, so the card can be redone from it alone.
         out_dir: the output folder.
         overwrite: replace an earlier build at ``out_dir``.
-        stages: every stage's stats; their ``dropped_rows`` go to ``dropped/<stage>.parquet``.
-        quality: the content of ``quality.json`` (the card's metadata, removed-row examples and
-            plot paths are added to it here, so the card can be redone from it alone).
+        output: the recipe's ``output`` section (``shard_rows``, ``write_dropped``).
+        stages: every stage's stats; their ``dropped_rows`` go to ``dropped/<stage>.parquet``,
+            their review rows and files to ``review/``.
         recipe_yaml: the resolved recipe, written as ``recipe.yaml`` (it rebuilds the folder).
+        template: the card template's text (default: the shipped one).
+        examples_per_reason: removed rows shown in the card per drop reason.
+        plots: draw the PNG plots (unless ``quality`` says they were left out).
 
     Returns:
         Per split: ``num_examples``, ``num_bytes`` and ``download_size`` as written.
@@ -249,18 +258,16 @@ def write(
         split_info = {}
         for name, ds in dd.items():
             ds = ds.select_columns(schema.output_order(ds.column_names))
-            split_info[name] = _write_split(ds, tmp / "data", name, recipe.output.shard_rows)
+            split_info[name] = _write_split(ds, tmp / "data", name, output.shard_rows)
         crash_point("data_written")
-        if recipe.output.write_dropped:
+        if output.write_dropped:
             for st in stages:
                 if st.dropped_rows is not None and st.dropped_rows.num_rows:
                     (tmp / "dropped").mkdir(exist_ok=True)
                     st.dropped_rows.to_parquet(str(tmp / "dropped" / f"{st.name}.parquet"))
         _write_review(tmp / "review", stages)
-        quality["card"] = {"name": recipe.name, "seed": recipe.seed, "versions": _versions(),
-                           "metadata": recipe.card.model_dump(mode="json", exclude={"template"})}
-        quality["examples"] = _examples(stages, recipe.report.examples_per_reason)
-        plots = recipe.report.plots and "plots" not in quality.get("left_out", {})
+        quality["examples"] = _examples(stages, examples_per_reason)
+        plots = plots and "plots" not in quality.get("left_out", {})
         quality["images"] = render_plots(quality, tmp / "images") if plots else {}
         # The build's own file list: --overwrite replaces a folder only when it holds nothing else.
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
@@ -269,7 +276,6 @@ def write(
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)
         ).features
-        template = template_text(recipe.base_dir / recipe.card.template) if recipe.card.template else None
         card = render_card(quality, features=features, split_info=split_info, template=template)
         card.save(str(tmp / "README.md"))
         (tmp / RECIPE_FILE).write_text(recipe_yaml, encoding="utf-8")

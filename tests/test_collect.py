@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from hf_ftbuilder.collect import collect, row_id
-from hf_ftbuilder.config import parse_config
+from hf_ftbuilder.config import Collect, parse_config
+from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import ConfigError, SourceError, StageError
 
 from .conftest import DATA
@@ -22,7 +23,7 @@ def _sources(*sources: dict):
 
 
 def _collect(tmp_path: Path, *sources: dict, label_column: str | None = "label"):
-    return collect(_sources(*sources), tmp_path, label_column=label_column)
+    return collect(_sources(*sources), context=StageContext(base_dir=tmp_path), label_column=label_column)
 
 
 def test_jsonl_rows_ids_and_passthrough(tmp_path: Path) -> None:
@@ -241,10 +242,10 @@ def test_files_are_read_a_chunk_at_a_time_with_the_same_rows(tmp_path: Path, mon
     pq.write_table(pa.table({"text": [f"pq {i}" for i in range(5)]}), tmp_path / "c.parquet")
     sources = _sources({"type": "jsonl", "path": "a.jsonl"}, {"type": "csv", "path": "b.csv"},
                        {"type": "parquet", "path": "c.parquet"})
-    whole, whole_stats = collect(sources, tmp_path, label_column="label")
+    whole, whole_stats = collect(sources, context=StageContext(base_dir=tmp_path), label_column="label")
     monkeypatch.setattr(readers, "CHUNK_ROWS", 3)
     cache = tmp_path / "cache"
-    chunked, stats = collect(sources, tmp_path, label_column="label", cache_dir=cache)
+    chunked, stats = collect(sources, context=StageContext(base_dir=tmp_path, cache_dir=cache), label_column="label")
     assert chunked.to_list() == whole.to_list()
     assert chunked.features == whole.features
     assert chunked["extra"] == [None] * 7 + [7] + [None] * 14
@@ -267,7 +268,8 @@ def test_rows_over_max_row_chars_are_dropped_unread_and_keep_their_neighbours_id
     pq.write_table(pa.table({"text": [r["text"] for r in rows]}), tmp_path / "a.parquet")
     sources = [{"type": "jsonl", "path": "a.jsonl"}, {"type": "csv", "path": "a.csv"},
                {"type": "text_dir", "path": "notes"}, {"type": "parquet", "path": "a.parquet"}]
-    ds, stats = collect(_sources(*sources), tmp_path, label_column="label", max_row_chars=1_000)
+    ds, stats = collect(_sources(*sources), Collect(max_row_chars=1_000), context=StageContext(base_dir=tmp_path),
+                        label_column="label")
     assert ds["text"] == ["short one", "short two"] * 4
     assert stats.dropped == {"too_long_row": 4}
     dropped = stats.dropped_rows
@@ -280,7 +282,9 @@ def test_rows_over_max_row_chars_are_dropped_unread_and_keep_their_neighbours_id
 def test_csv_fields_longer_than_pythons_default_limit_are_read(tmp_path: Path) -> None:
     long_text = "x" * 200_000  # csv refuses fields over 131,072 characters by default
     (tmp_path / "a.csv").write_text(f"text\nshort\n{long_text}\n", encoding="utf-8")
-    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), tmp_path, max_row_chars=500_000)
+    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), Collect(max_row_chars=500_000),
+                        context=StageContext(base_dir=tmp_path))
     assert [len(t) for t in ds["text"]] == [5, 200_000] and not stats.dropped
-    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), tmp_path, max_row_chars=100_000)
+    ds, stats = collect(_sources({"type": "csv", "path": "a.csv"}), Collect(max_row_chars=100_000),
+                        context=StageContext(base_dir=tmp_path))
     assert ds["text"] == ["short"] and stats.dropped == {"too_long_row": 1}

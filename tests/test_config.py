@@ -31,7 +31,7 @@ def test_misspelled_key_names_its_path_and_value() -> None:
 
 def test_misspelled_key_inside_a_source_names_the_index() -> None:
     msg = _error({**BASE, "sources": [{"type": "csv", "path": "a.csv", "text_colum": "body"}]})
-    assert msg == "sources[0].text_colum: Extra inputs are not permitted (got 'body')"
+    assert msg == "sources[0].text_colum: not a key of source type csv (got 'body')"
 
 
 def test_wrong_type_names_path_and_value() -> None:
@@ -64,17 +64,20 @@ def test_duplicate_label_names_are_refused() -> None:
 @pytest.mark.parametrize(
     ("label", "message"),
     [
-        ({"method": "zero_shot", "labels": ["a", "b"]}, "label: zero_shot needs model: an NLI model's Hub id or local folder"),
+        ({"method": "zero_shot", "labels": ["a", "b"]}, "label.model: field required"),
         ({"method": "embedding"}, "label: method embedding needs labels: the ClassLabel names, e.g. labels: [spam, ham]"),
         ({"method": "embedding", "labels": ["a"], "descriptions": {"b": "x"}},
          "label: descriptions name labels that are not in labels: ['b']"),
         ({"method": "zero_shot", "model": "m", "labels": ["a"], "hypothesis_template": "About"},
-         "label: hypothesis_template must contain {} for the label; got 'About'"),
+         "label.hypothesis_template: must contain {} where the label goes (got 'About')"),
         ({"method": "kmeans", "kmeans": {"k_range": [5, 3]}},
          "label.kmeans: k_range must be [low, high] with 2 <= low <= high; got [5, 3]"),
-        ({"method": "manual", "labels": ["a"], "suggest": "zero_shot"},
-         "label: zero_shot needs model: an NLI model's Hub id or local folder"),
-        ({"method": "llm"}, "label.method: Input should be 'column', 'zero_shot', 'embedding', 'kmeans' or 'manual' (got 'llm')"),
+        ({"method": "manual", "labels": ["a"], "suggest": "zero_shot"}, "label.suggest.model: field required"),
+        ({"method": "llm"},
+         "label.method: unknown method (got 'llm'); expected one of 'column', 'zero_shot', 'embedding', 'kmeans', 'manual'"),
+        ({"method": "column", "model": "m"}, "label.model: not a key of label method column (got 'm')"),
+        ({"method": "manual", "labels": ["a"], "suggest": {"method": "embedding", "hypothesis_template": "x {}"}},
+         "label.suggest.hypothesis_template: not a key of suggest method embedding (got 'x {}')"),
     ],
 )
 def test_label_method_settings_are_checked(label, message) -> None:
@@ -147,3 +150,25 @@ def test_a_recipe_is_read_with_a_bound(tmp_path) -> None:
     (tmp_path / "r.yaml").write_bytes(b"name: x\n" + b"#" * 1_100_000)
     with pytest.raises(ConfigError, match=r"r\.yaml is larger than 1,000,000 bytes"):
         load_config(tmp_path / "r.yaml")
+
+
+@pytest.mark.parametrize(("split", "message"), [
+    ({"method": "random", "rare_classes": "train_only"}, "split.rare_classes: not a key of split method random (got 'train_only')"),
+    ({"method": "stratified", "time_column": "when"}, "split.time_column: not a key of split method stratified (got 'when')"),
+    ({"method": "group"}, "split: method group needs group_column, or group_by: near_duplicates"),
+    ({"method": "time", "embargo": "a week"}, "split.embargo: a number of days, such as 7 or 7d (got 'a week')"),
+])
+def test_split_keys_belong_to_their_method(split, message) -> None:
+    assert _error({**BASE, "split": split}) == message
+
+
+def test_a_label_or_split_section_takes_exactly_its_methods_keys() -> None:
+    from hf_ftbuilder.config import ColumnLabel, EmbeddingLabel, GroupSplit, ManualLabel, StratifiedSplit, TimeSplit
+
+    recipe = parse_config({**BASE, "label": {"method": "manual", "labels": ["a", "b"], "suggest": "embedding"},
+                           "split": {"method": "time", "embargo": "7d"}})
+    assert isinstance(recipe.label, ManualLabel) and recipe.label.suggest.method == "embedding"
+    assert isinstance(recipe.split, TimeSplit) and recipe.split.embargo == 7
+    assert isinstance(parse_config(BASE).split, StratifiedSplit) and isinstance(parse_config(BASE).label, ColumnLabel)
+    assert "descriptions" in EmbeddingLabel.model_fields and "descriptions" not in ColumnLabel.model_fields
+    assert "group_column" in GroupSplit.model_fields and "group_column" not in StratifiedSplit.model_fields

@@ -7,6 +7,7 @@ import pytest
 
 from hf_ftbuilder import minhash
 from hf_ftbuilder.config import Dedup, NearDedup, parse_config
+from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.dedup import dedup, exact, near
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.minhash import (
@@ -251,7 +252,7 @@ def test_against_drops_copies_and_edited_copies_of_reference_rows(make_dataset) 
     reference = reference.map(lambda r: {"id": "ref" + r["id"]})
     fresh = [f"Fresh text {i} about gardens, " + "tomatoes and rain " * (i + 3) for i in range(6)]
     texts = fresh[:3] + refs[:5] + [edit(r, [90]) for r in refs[5:10]] + fresh[3:]
-    ds, stats = dedup(make_dataset(texts), Dedup(), seed=1, reference=reference)
+    ds, stats = dedup(make_dataset(texts), Dedup(), context=StageContext(seed=1), reference=reference)
     assert stats.dropped == {"contaminated": 10}
     dropped = stats.dropped_rows
     assert dropped["id"] == [f"r{i}" for i in range(3, 13)]

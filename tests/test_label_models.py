@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import hf_ftbuilder
-from hf_ftbuilder.config import Label
+from hf_ftbuilder.config import ZeroShotModel
 from hf_ftbuilder.embedder import DEFAULT_MODEL, Embedder
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.label import embedding, zero_shot
@@ -179,11 +179,11 @@ def test_zero_shot_labels_by_keyword(tiny_nli, make_dataset) -> None:
         "a goal in the second half",
     ])
     names = ["sports", "business", "science", "politics"]
-    cfg = Label(method="zero_shot", model=str(tiny_nli), labels=names, batch_size=4)
+    cfg = ZeroShotModel(model=str(tiny_nli), batch_size=4)
     labels, scores = zero_shot.predict(ds, cfg, names)
     assert [names[i] for i in labels] == ["sports", "business", "science", "politics", "sports"]
     assert all(0.25 < s <= 1.0 for s in scores)
-    multi = Label(method="zero_shot", model=str(tiny_nli), labels=names, multi_label=True)
+    multi = ZeroShotModel(model=str(tiny_nli), multi_label=True)
     labels, _ = zero_shot.predict(ds, multi, names)
     assert [names[i] for i in labels] == ["sports", "business", "science", "politics", "sports"]
 
@@ -209,11 +209,11 @@ def test_zero_shot_in_a_build(tiny_nli, tmp_path, write_recipe) -> None:
 
 def test_zero_shot_rejects_missing_and_non_nli_models(tmp_path, make_dataset) -> None:
     ds = make_dataset(["some text"])
-    missing = Label(method="zero_shot", model=str(tmp_path / "no-model"), labels=["a", "b"])
+    missing = ZeroShotModel(model=str(tmp_path / "no-model"))
     with pytest.raises(ConfigError, match=r"^label\.model: cannot load '.*no-model'"):
         zero_shot.predict(ds, missing, ["a", "b"])
     plain = build_tiny_bert(tmp_path / "plain-bert")
-    not_nli = Label(method="zero_shot", model=str(plain), labels=["a", "b"])
+    not_nli = ZeroShotModel(model=str(plain))
     with pytest.raises(ConfigError, match=r"^label\.model: '.*plain-bert' is not an NLI model"):
         zero_shot.predict(ds, not_nli, ["a", "b"])
 

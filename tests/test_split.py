@@ -5,7 +5,8 @@ from datasets import ClassLabel, Dataset, Features, Value
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hf_ftbuilder.config import Split
+from hf_ftbuilder.config import StratifiedSplit
+from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import StageError
 from hf_ftbuilder.split import allocate, random_split, split, stratified, stratified_indices
 
@@ -56,7 +57,7 @@ def test_stratified_partition_is_complete_and_disjoint(counts: list[int], seed: 
 
 
 def test_three_row_class_goes_one_per_split() -> None:
-    dd, stats = split(_labelled({"big": 50, "tiny": 3}), Split(), seed=1)
+    dd, stats = split(_labelled({"big": 50, "tiny": 3}), StratifiedSplit(), context=StageContext(seed=1))
     for name in ("train", "validation", "test"):
         assert dd[name]["label"].count(1) == 1
     assert stats.details["sizes"] == {"train": 41, "validation": 6, "test": 6}
@@ -65,27 +66,27 @@ def test_three_row_class_goes_one_per_split() -> None:
 def test_one_row_class_fails_by_default_naming_the_class() -> None:
     with pytest.raises(StageError, match=r"^split: class 'tiny' has 1 row; a stratified split into "
                                          r"train/validation/test needs at least 3 \(or set split\.rare_classes: train_only\)$"):
-        split(_labelled({"big": 50, "tiny": 1}), Split(), seed=1)
+        split(_labelled({"big": 50, "tiny": 1}), StratifiedSplit(), context=StageContext(seed=1))
 
 
 def test_one_row_class_train_only() -> None:
-    dd, stats = split(_labelled({"big": 50, "tiny": 1}), Split(rare_classes="train_only"), seed=1)
+    dd, stats = split(_labelled({"big": 50, "tiny": 1}), StratifiedSplit(rare_classes="train_only"), context=StageContext(seed=1))
     assert dd["train"]["label"].count(1) == 1
     assert dd["validation"]["label"].count(1) == 0 and dd["test"]["label"].count(1) == 0
     assert stats.details["rare_classes_train_only"] == {"tiny": 1}
 
 
 def test_zero_fraction_split_is_left_out() -> None:
-    dd, _ = split(_labelled({"a": 10, "b": 10}), Split(fractions={"train": 0.75, "test": 0.25}), seed=0)
+    dd, _ = split(_labelled({"a": 10, "b": 10}), StratifiedSplit(fractions={"train": 0.75, "test": 0.25}), context=StageContext(seed=0))
     assert list(dd) == ["train", "test"]
     assert (dd["train"].num_rows, dd["test"].num_rows) == (16, 4)
 
 
 def test_same_seed_same_split_other_seed_other_split() -> None:
     ds = _labelled({"a": 40, "b": 40})
-    a, _ = split(ds, Split(), seed=7)
-    b, _ = split(ds, Split(), seed=7)
-    c, _ = split(ds, Split(), seed=8)
+    a, _ = split(ds, StratifiedSplit(), context=StageContext(seed=7))
+    b, _ = split(ds, StratifiedSplit(), context=StageContext(seed=7))
+    c, _ = split(ds, StratifiedSplit(), context=StageContext(seed=8))
     assert a["test"]["id"] == b["test"]["id"]
     assert a["test"]["id"] != c["test"]["id"]
 

@@ -15,7 +15,8 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 import hf_ftbuilder
-from hf_ftbuilder.config import Balance, Leakage, Split
+from hf_ftbuilder.config import Balance, GroupSplit, Leakage, TimeSplit
+from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import StageError
 from hf_ftbuilder.split import split
 from hf_ftbuilder.split.augment import Augmenter, load_lexicon
@@ -63,7 +64,7 @@ def _dates(ds: Dataset) -> list[date]:
 
 def test_time_split_by_fractions_keeps_the_future_out_of_train() -> None:
     ds = _dated()
-    dd, stats = split(ds, Split(method="time"), seed=1)
+    dd, stats = split(ds, TimeSplit(), context=StageContext(seed=1))
     assert {k: v.num_rows for k, v in dd.items()} == {"train": 160, "validation": 20, "test": 20}
     newest_train = max(_dates(dd["train"]))
     assert min(_dates(dd["validation"])) >= newest_train
@@ -74,8 +75,8 @@ def test_time_split_by_fractions_keeps_the_future_out_of_train() -> None:
 
 def test_time_split_by_cutoffs_with_embargo() -> None:
     ds = _dated()
-    cfg = Split(method="time", cutoffs={"validation": "2024-09-01", "test": "2024-11-01"}, embargo="7d")
-    dd, stats = split(ds, cfg, seed=1)
+    cfg = TimeSplit(cutoffs={"validation": "2024-09-01", "test": "2024-11-01"}, embargo="7d")
+    dd, stats = split(ds, cfg, context=StageContext(seed=1))
     all_dates = _dates(ds)
     assert max(_dates(dd["train"])) < date(2024, 9, 1)
     assert min(_dates(dd["validation"])) >= date(2024, 9, 8)
@@ -88,7 +89,7 @@ def test_time_split_by_cutoffs_with_embargo() -> None:
 
 
 def test_time_split_fractions_with_embargo_hold_within_a_point() -> None:
-    dd, _ = split(_dated(1000), Split(method="time", fractions={"train": 0.7, "validation": 0.15, "test": 0.15}), seed=1)
+    dd, _ = split(_dated(1000), TimeSplit(fractions={"train": 0.7, "validation": 0.15, "test": 0.15}), context=StageContext(seed=1))
     total = sum(d.num_rows for d in dd.values())
     assert abs(dd["train"].num_rows / total - 0.7) <= 0.01
     assert abs(dd["test"].num_rows / total - 0.15) <= 0.01
@@ -100,7 +101,7 @@ def test_undated_rows_go_where_the_recipe_says(undated, expected) -> None:
     dates = list(ds["date"])
     dates[5] = None
     ds = ds.remove_columns("date").add_column("date", dates)
-    dd, stats = split(ds, Split(method="time", undated=undated), seed=1)
+    dd, stats = split(ds, TimeSplit(undated=undated), context=StageContext(seed=1))
     if undated == "train":
         assert "r5" in dd["train"]["id"] and dd["train"].num_rows == 159 + 1  # 80% of 199 dated rows, and r5
     else:
@@ -113,7 +114,7 @@ def test_undated_rows_are_an_error_by_default() -> None:
     dates[7] = ""
     ds = ds.remove_columns("date").add_column("date", dates)
     with pytest.raises(StageError, match=r"^split: 1 rows have no date in 'date' \(e\.g\. row r7\); set split\.undated"):
-        split(ds, Split(method="time"), seed=1)
+        split(ds, TimeSplit(), context=StageContext(seed=1))
 
 
 def test_a_value_that_is_not_a_date_names_the_row() -> None:
@@ -122,7 +123,7 @@ def test_a_value_that_is_not_a_date_names_the_row() -> None:
     dates[2] = "last tuesday"
     ds = ds.remove_columns("date").add_column("date", dates)
     with pytest.raises(StageError, match=r"^split\.time_column: row r2: 'last tuesday' is not a date"):
-        split(ds, Split(method="time"), seed=1)
+        split(ds, TimeSplit(), context=StageContext(seed=1))
 
 
 # --- group ------------------------------------------------------------------------------------
@@ -146,8 +147,8 @@ def _families(n_families: int = 60, size: int = 4, seed: int = 5) -> tuple[Datas
 
 def test_group_split_on_near_duplicates_keeps_families_together() -> None:
     ds, family = _families()
-    cfg = Split(method="group", group_by="near_duplicates", group_threshold=0.5)
-    dd, stats = split(ds, cfg, seed=1, leakage=Leakage())
+    cfg = GroupSplit(group_by="near_duplicates", group_threshold=0.5)
+    dd, stats = split(ds, cfg, context=StageContext(seed=1), leakage=Leakage())
     where = {}
     for name, part in dd.items():
         for row_id in part["id"]:
@@ -172,7 +173,7 @@ def test_group_split_by_column_keeps_class_shares() -> None:
     rng.shuffle(labels)
     authors = [f"a{rng.randrange(150)}" if rng.random() < 0.7 else None for _ in labels]
     ds = _dataset(_texts(600, 2), labels, author=authors)
-    dd, _ = split(ds, Split(method="group", group_column="author"), seed=1)
+    dd, _ = split(ds, GroupSplit(group_column="author"), context=StageContext(seed=1))
     by_split = {name: list(part["author"]) for name, part in dd.items()}
     for a in {x for x in authors if x}:
         assert sum(a in v for v in by_split.values()) == 1, a
@@ -185,7 +186,7 @@ def test_group_split_by_column_keeps_class_shares() -> None:
 def test_group_split_needs_its_column() -> None:
     ds, _ = _families(3, 2)
     with pytest.raises(StageError, match=r"^split\.group_column: no column 'author'"):
-        split(ds, Split(method="group", group_column="author"), seed=1)
+        split(ds, GroupSplit(group_column="author"), context=StageContext(seed=1))
 
 
 # --- leakage on the SMS sample ------------------------------------------------------------------
@@ -253,7 +254,7 @@ def test_oversample_to_max_touches_train_only() -> None:
     from datasets import DatasetDict
 
     dd = DatasetDict(_imbalanced())
-    out, stats = balance(dd, Balance(method="oversample"), seed=4)
+    out, stats = balance(dd, Balance(method="oversample"), context=StageContext(seed=4))
     assert Counter(out["train"]["label"]) == {0: 60, 1: 60, 2: 60}
     assert out["validation"]["id"] == dd["validation"]["id"] and out["validation"]["augmented_from"] == [None] * 6
     copies = [r for r in out["train"] if r["augmented_from"]]
@@ -264,7 +265,7 @@ def test_oversample_to_max_touches_train_only() -> None:
     assert stats.details["before"] == {"ham": 60, "spam": 20, "eggs": 8}
     assert stats.details["after"] == {"ham": 60, "spam": 60, "eggs": 60}
     assert stats.details["unique_source_rows"] == {"ham": 60, "spam": 20, "eggs": 8}
-    again, _ = balance(dd, Balance(method="oversample"), seed=4)
+    again, _ = balance(dd, Balance(method="oversample"), context=StageContext(seed=4))
     assert again["train"]["id"] == out["train"]["id"]
 
 
@@ -272,14 +273,14 @@ def test_augment_makes_new_texts_with_the_source_label() -> None:
     from datasets import DatasetDict
 
     dd = DatasetDict(_imbalanced())
-    out, stats = balance(dd, Balance(method="augment", target="median"), seed=4)
+    out, stats = balance(dd, Balance(method="augment", target="median"), context=StageContext(seed=4))
     assert Counter(out["train"]["label"]) == {0: 60, 1: 20, 2: 20}
     source = {r["id"]: r for r in dd["train"]}
     made = [r for r in out["train"] if r["augmented_from"]]
     assert len(made) == 12
     assert all(r["text"] != source[r["augmented_from"]]["text"] for r in made)
     assert all(r["label"] == source[r["augmented_from"]]["label"] == 2 for r in made)
-    again, _ = balance(dd, Balance(method="augment", target="median"), seed=4)
+    again, _ = balance(dd, Balance(method="augment", target="median"), context=StageContext(seed=4))
     assert again["train"]["text"] == out["train"]["text"]
 
 
@@ -287,7 +288,7 @@ def test_undersample_keeps_a_diverse_subset() -> None:
     from datasets import DatasetDict
 
     dd = DatasetDict(_imbalanced())
-    out, stats = balance(dd, Balance(method="undersample", target="min"), seed=4)
+    out, stats = balance(dd, Balance(method="undersample", target="min"), context=StageContext(seed=4))
     assert Counter(out["train"]["label"]) == {0: 8, 1: 8, 2: 8}
     assert stats.dropped == {"undersampled": 64}
     assert set(out["train"]["id"]) <= set(dd["train"]["id"])

@@ -9,6 +9,7 @@ from warcio.warcwriter import WARCWriter
 
 from hf_ftbuilder.collect import collect, row_id
 from hf_ftbuilder.config import parse_config
+from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import SourceError
 
 ARTICLE = """<html lang="en"><head><title>{title}</title></head><body><article><h1>{title}</h1>
@@ -45,7 +46,7 @@ def _write_warc(path: Path) -> list[int]:
 def test_warc_yields_exactly_the_html_pages(tmp_path: Path) -> None:
     offsets = _write_warc(tmp_path / "crawl.warc.gz")
     sources = parse_config({"name": "w", "sources": [{"type": "warc", "path": "*.warc.gz"}]}).sources
-    ds, stats = collect(sources, tmp_path)
+    ds, stats = collect(sources, context=StageContext(base_dir=tmp_path))
     assert ds["url"] == ["https://news.example/a", "https://news.example/b"]
     assert ds["id"] == [row_id(f"crawl.warc.gz:{o}") for o in offsets]
     assert ds["fetched_at"] == ["2024-03-01T10:00:00Z"] * 2
@@ -60,4 +61,4 @@ def test_not_a_warc_file(tmp_path: Path) -> None:
     (tmp_path / "bad.warc").write_text("<html>a saved page, not a WARC file</html>\n")
     sources = parse_config({"name": "w", "sources": [{"type": "warc", "path": "bad.warc"}]}).sources
     with pytest.raises(SourceError, match=r"bad\.warc: not a WARC file"):
-        collect(sources, tmp_path)
+        collect(sources, context=StageContext(base_dir=tmp_path))

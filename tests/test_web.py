@@ -19,11 +19,13 @@ import pytest
 import yaml
 
 import hf_ftbuilder
+from hf_ftbuilder.collect import collect
 from hf_ftbuilder.collect.fetch import FetchResult, HttpFetcher, Kind, _retry_after, _Robots
 from hf_ftbuilder.collect.fetch_cache import FetchCache
 from hf_ftbuilder.collect.urls import decode_html, extract_links, normalize_url
 from hf_ftbuilder.collect.web import _parse_sitemap, sitemap
-from hf_ftbuilder.config import Fetch, SitemapSource
+from hf_ftbuilder.config import Fetch, SitemapSource, load_config
+from hf_ftbuilder.context import StageContext
 
 from .conftest import LIGHT_REPORT
 from .web_server import serve
@@ -190,12 +192,9 @@ def test_crawl_depth_and_page_limits(tmp_path: Path) -> None:
 
 
 def _collected(tmp_path: Path, sources: list[dict], name: str):
-    from hf_ftbuilder.collect import collect
-    from hf_ftbuilder.config import load_config
-
     recipe = load_config(_recipe(tmp_path, sources, name=name))
-    return collect(recipe.sources, recipe.base_dir, fetch=recipe.fetch, cache_dir=recipe.resolved_cache_dir(),
-                   progress=False)
+    context = StageContext(base_dir=recipe.base_dir, cache_dir=recipe.resolved_cache_dir(), progress=False)
+    return collect(recipe.sources, context=context, fetch=recipe.fetch)
 
 
 def test_sitemap_index_pages_and_lastmod(tmp_path: Path) -> None:

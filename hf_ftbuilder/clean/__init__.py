@@ -25,7 +25,7 @@ from datasets import Dataset, Sequence, Value
 
 from .. import schema
 from ..config import Clean
-from ..engine import Engine, LocalEngine
+from ..context import StageContext
 from ..stats import StageStats, split_dropped
 from .boilerplate import line_hashes_batch, repeated_lines, strip_boilerplate_batch
 from .filters import filter_batch, filter_text
@@ -87,13 +87,13 @@ def finish_batch(batch: dict[str, list], *, cfg: dict[str, Any], repeated: list[
     return out
 
 
-def clean(ds: Dataset, cfg: Clean, *, engine: Engine | None = None) -> tuple[Dataset, StageStats]:
+def clean(ds: Dataset, cfg: Clean, *, context: StageContext | None = None) -> tuple[Dataset, StageStats]:
     """Normalise, redact, strip boilerplate and filter the rows, in two passes over the texts.
 
     Args:
         ds: rows with a ``text`` column.
         cfg: the recipe's ``clean`` section.
-        engine: where the map steps run (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
+        context: where the map steps run (``context.engine``).
 
     Returns:
         The kept rows and the stage's stats: dropped per reason, and in ``details`` the rows
@@ -106,7 +106,7 @@ def clean(ds: Dataset, cfg: Clean, *, engine: Engine | None = None) -> tuple[Dat
         extra[_LINE_HASHES] = Sequence(Value("int64"))
     # Two passes, not one per step: every map pass rewrites the texts to an Arrow cache file,
     # which cost more than the rules themselves when each step had its own pass.
-    engine = engine or LocalEngine()
+    engine = (context or StageContext()).engine
     ds = engine.map(
         ds,
         prepare_batch,

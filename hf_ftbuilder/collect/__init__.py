@@ -30,6 +30,7 @@ from datasets.table import InMemoryTable
 from .. import schema
 from ..arrow_cache import persist
 from ..config import (
+    Collect,
     CrawlSource,
     CsvSource,
     Fetch,
@@ -44,6 +45,7 @@ from ..config import (
     UrlsSource,
     WarcSource,
 )
+from ..context import StageContext
 from ..errors import SourceError, StageError
 from ..memory import release_mapped_pages
 from ..readers import iter_csv, iter_jsonl, iter_parquet, read_text_dir
@@ -313,29 +315,29 @@ def _concat(tables: list[pa.Table], descriptions: list[str]) -> pa.Table:
 
 def collect(
     sources: list[Source],
-    base_dir: Path,
+    cfg: Collect | None = None,
     *,
-    label_column: str | None = None,
+    context: StageContext | None = None,
     fetch: Fetch | None = None,
-    cache_dir: Path | None = None,
+    label_column: str | None = None,
     refresh: bool = False,
     fetcher: Fetcher | None = None,
-    progress: bool = True,
-    max_row_chars: int | None = None,
 ) -> tuple[Dataset, StageStats]:
     """Read every source into one dataset.
 
+    The first stage: its input is the recipe's ``sources``, not rows.
+
     Args:
         sources: the recipe's ``sources``.
-        base_dir: the folder that relative source paths start from (the recipe's folder).
-        label_column: the configured label column; it keeps its name even if the project uses it.
+        cfg: the recipe's ``collect`` section (``max_row_chars``: longer rows, a JSON line, a CSV
+            record, a file, a text or a page's HTML, are dropped as ``too_long_row`` unparsed).
+        context: ``base_dir``, where relative source paths start (the recipe's folder);
+            ``cache_dir``, where web responses (``<cache_dir>/fetch``) and the collected rows
+            (``<cache_dir>/datasets``) are kept; ``progress``, bars while fetching.
         fetch: the recipe's ``fetch`` section, for web sources.
-        cache_dir: the recipe's cache folder; web responses are kept in ``<cache_dir>/fetch``.
+        label_column: the configured label column; it keeps its name even if the project uses it.
         refresh: fetch web pages again even when the cache holds them.
         fetcher: fetches web pages (default: an :class:`HttpFetcher` over the cache).
-        progress: show progress bars while fetching.
-        max_row_chars: rows longer than this (a JSON line, a CSV record, a file, a text or a
-            page's HTML) are dropped as ``too_long_row`` without being parsed or kept.
 
     Returns:
         The rows with ``id`` and ``source`` (and ``html`` for pages still to extract), and the
@@ -346,6 +348,9 @@ def collect(
         SourceError: a source is missing or malformed.
         StageError: the sources gave no rows.
     """
+    context = context or StageContext()
+    cfg = cfg or Collect()
+    cache_dir, base_dir, progress, max_row_chars = context.cache_dir, context.base_dir, context.progress, cfg.max_row_chars
     parts = _Parts(Path(cache_dir) / "datasets" if cache_dir is not None else None)
     try:
         ds, stats = _collect(parts, sources, Path(base_dir), label_column=label_column, fetch=fetch,

@@ -36,7 +36,8 @@ from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from protego import Protego
-from urllib3.exceptions import HTTPError, ProtocolError, TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from ..config import Fetch
 from .urls import is_html, normalize_url

@@ -29,7 +29,7 @@ from datasets import Dataset, Value
 from .. import schema
 from ..arrow_cache import add_columns
 from ..config import Dedup, NearDedup
-from ..engine import Engine
+from ..context import StageContext
 from ..minhash import Shingling, UnionFind, candidate_pairs, fingerprints, lsh_params, verify_pairs
 from ..stats import StageStats, score_histogram, split_dropped
 
@@ -44,21 +44,22 @@ def _keeper(members: list[int], lengths: list[int] | None) -> int:
 
 
 def dedup(
-    ds: Dataset, cfg: Dedup, *, seed: int = 42, reference: Dataset | None = None, engine: Engine | None = None
+    ds: Dataset, cfg: Dedup, *, context: StageContext | None = None, reference: Dataset | None = None
 ) -> tuple[Dataset, StageStats]:
     """Remove exact and near duplicates, and rows that duplicate the reference set.
 
     Args:
         ds: rows with ``id`` and ``text``.
         cfg: the recipe's ``dedup`` section.
-        seed: seeds the MinHash permutations.
+        context: ``seed`` seeds the MinHash permutations; ``engine`` computes the fingerprints.
         reference: rows (``id``, ``text``) to decontaminate against, from ``dedup.against``.
-        engine: where the fingerprints are computed (default: :class:`~hf_ftbuilder.engine.LocalEngine`).
 
     Returns:
         The kept rows with ``dup_cluster`` and ``dup_count``, and the stats; the removed rows
         (with ``dup_of``, ``dup_cluster``, ``similarity``) are in ``stats.dropped_rows``.
     """
+    context = context or StageContext()
+    seed, engine = context.seed, context.engine
     n = ds.num_rows
     ids = ds.with_format("arrow")[schema.ID].to_pylist()  # through Arrow: row-by-row reads cost seconds at 100k
     lengths = None
@@ -228,4 +229,4 @@ def near(
 ) -> tuple[Dataset, StageStats]:
     """Remove exact and near duplicates, e.g. ``near(ds, threshold=0.8)``."""
     cfg = Dedup(keep=keep, near=NearDedup(threshold=threshold, num_perm=num_perm, ngram=ngram))
-    return dedup(ds, cfg, seed=seed)
+    return dedup(ds, cfg, context=StageContext(seed=seed))

@@ -9,7 +9,11 @@ Methods (``label.method``):
 - ``embedding``: similarity to label descriptions, refined on the data (:mod:`.embedding`).
 - ``kmeans``: clusters a person names once (:mod:`.kmeans`).
 - ``manual``: human labels from annotation files (:mod:`.manual`), with a model's suggestion for the
-  rows nobody has labelled yet when ``label.suggest`` is set.
+  rows nobody has labelled yet when ``label.suggest`` names one.
+
+Each model method is one function that proposes a label, score and source per row; one step then
+lets people speak (``label.annotations``), sends ties, unlabelled rows and scores below
+``min_score`` to review, and makes the ClassLabel.
 
 ``label.annotations`` works with every method: a human label replaces the model's
 (``label_source: human``, score 1.0). ``label_source`` says where each label came from:
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +36,26 @@ from datasets import ClassLabel, Dataset, Value
 
 from .. import schema
 from ..arrow_cache import add_columns
-from ..config import Label
-from ..engine import Engine, LocalEngine
+from ..config import (
+    ColumnLabel,
+    EmbeddingLabel,
+    EmbeddingModel,
+    KMeansLabel,
+    Label,
+    ManualLabel,
+    ZeroShotLabel,
+    ZeroShotModel,
+)
+from ..context import StageContext
+from ..engine import Engine
 from ..errors import StageError
 from ..stats import StageStats, score_histogram, split_dropped
 from . import embedding, kmeans, manual, zero_shot
 
-__all__ = ["REVIEW_REASONS", "from_column", "label", "label_column_batch", "suggest"]
+__all__ = [
+    "REVIEW_REASONS", "embedding_model", "from_column", "input_column", "label", "label_column_batch", "needs_models",
+    "suggest", "suggestion_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +134,7 @@ def _check_classes(kept: Dataset, names: list[str], notes: list[str]) -> None:
         logger.warning("label: %s", note)
 
 
-def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Dataset, list[str], list[str]]:
+def _from_column(ds: Dataset, cfg: ColumnLabel, engine: Engine) -> tuple[Dataset, list[str], list[str]]:
     column = cfg.column
     if column not in ds.column_names:
         raise StageError(
@@ -133,7 +152,7 @@ def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Datase
     features[schema.LABEL_SCORE] = Value("float32")
     features[schema.LABEL_SOURCE] = Value("string")
     features[schema.DROP_REASON] = Value("string")
-    out = (engine or LocalEngine()).map(
+    out = engine.map(
         ds,
         label_column_batch,
         fn_kwargs={"column": column, "names": names, "source": f"column:{column}"},
@@ -144,130 +163,172 @@ def _from_column(ds: Dataset, cfg: Label, engine: Engine | None) -> tuple[Datase
     return out, names, notes
 
 
+@dataclass
+class _Proposal:
+    """What a model method proposes for each row, before people and the score threshold speak:
+    a label index (-1: none), a score (nan: none), where it came from, and a drop reason."""
+
+    names: list[str]
+    labels: np.ndarray
+    scores: np.ndarray
+    sources: list[str | None]
+    reasons: list[str | None]
+    details: dict[str, Any] = field(default_factory=dict)
+    review_files: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, n: int, names: list[str]) -> _Proposal:
+        return cls(names, np.full(n, -1, dtype=np.int64), np.full(n, np.nan, dtype=np.float32), [None] * n, [None] * n)
+
+
+def _label_cache(context: StageContext) -> Path:
+    return context.cache_dir if context.cache_dir is not None else context.base_dir / ".ftbuild" / "label"
+
+
 def suggest(
-    ds: Dataset, cfg: Label, method: str, names: list[str], *, base_dir: Path, cache_dir: Path | None, seed: int,
-    progress: bool = True,
-    engine: Engine | None = None,
+    ds: Dataset, model: ZeroShotModel | EmbeddingModel, names: list[str], *, context: StageContext | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str, dict[str, Any]]:
-    """A model method's label index and score per row, its ``label_source`` and its report details."""
-    if method == "zero_shot":
-        labels, scores = zero_shot.predict(ds, cfg, names, engine=engine)
-        return labels, scores, f"zero_shot:{cfg.model}", {"model": cfg.model, "template": cfg.hypothesis_template}
-    result = embedding.predict(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir, seed=seed, progress=progress,
-                               engine=engine)
+    """A model's label index and score per row, its ``label_source`` and its report details.
+
+    Args:
+        ds: rows with ``text``.
+        model: the zero-shot or embedding model settings (a label section, or ``label.suggest``).
+        names: the ClassLabel names.
+        context: seed, folders, engine and progress of the build.
+    """
+    context = context or StageContext()
+    if isinstance(model, ZeroShotModel):
+        labels, scores = zero_shot.predict(ds, model, names, engine=context.engine)
+        return labels, scores, f"zero_shot:{model.model}", {"model": model.model, "template": model.hypothesis_template}
+    result = embedding.predict(ds, model, names, base_dir=context.base_dir, cache_dir=_label_cache(context),
+                               seed=context.seed, progress=context.progress, engine=context.engine)
     return result.labels, result.scores, f"embedding:{result.details['model']}", result.details
 
 
-def label(
-    ds: Dataset,
-    cfg: Label,
-    *,
-    seed: int = 42,
-    base_dir: str | Path = ".",
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-    engine: Engine | None = None,
-) -> tuple[Dataset, StageStats]:
+def _by_model(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel, context: StageContext) -> _Proposal:
+    names = list(cfg.labels or [])
+    proposal = _Proposal.empty(ds.num_rows, names)
+    proposal.labels, proposal.scores, source, proposal.details = suggest(ds, cfg, names, context=context)
+    proposal.sources = [source] * ds.num_rows
+    return proposal
+
+
+def _by_clusters(ds: Dataset, cfg: KMeansLabel, context: StageContext) -> _Proposal:
+    result, cluster_names = kmeans.assign(ds, cfg, base_dir=context.base_dir, cache_dir=_label_cache(context),
+                                          seed=context.seed, progress=context.progress, engine=context.engine)
+    if cluster_names is None:
+        names = [f"cluster_{c}" for c in range(len(result.details["sizes"]))]
+        proposal = _Proposal.empty(ds.num_rows, names)
+        proposal.labels = result.clusters.copy()
+    else:
+        names = list(cfg.labels or []) or sorted({v for v in cluster_names.values() if v != kmeans.DROP})
+        index = {name: i for i, name in enumerate(names)}
+        mapped = [cluster_names[int(c)] for c in result.clusters]
+        proposal = _Proposal.empty(ds.num_rows, names)
+        proposal.labels = np.array([index.get(m, -1) for m in mapped], dtype=np.int64)
+        proposal.reasons = ["dropped_cluster" if m == kmeans.DROP else None for m in mapped]
+    proposal.scores = result.scores
+    proposal.sources = [f"cluster:{int(c)}" for c in result.clusters]
+    proposal.details = {"kmeans": result.details}
+    proposal.review_files = dict(result.review)
+    return proposal
+
+
+def _by_hand(ds: Dataset, cfg: ManualLabel, context: StageContext) -> _Proposal:
+    if cfg.suggest is None:
+        if not cfg.annotations:
+            raise StageError("label: method manual has no annotations yet; run `ftbuild label export RECIPE`, "
+                             "annotate, then set label.annotations (or set label.suggest)")
+        return _Proposal.empty(ds.num_rows, list(cfg.labels or []))
+    names = list(cfg.labels or [])
+    proposal = _Proposal.empty(ds.num_rows, names)
+    proposal.labels, proposal.scores, source, proposal.details = suggest(ds, cfg.suggest, names, context=context)
+    proposal.sources = [source] * ds.num_rows
+    return proposal
+
+
+#: One function per model method: what it proposes for each row.
+_PROPOSE: dict[type, Callable[[Dataset, Any, StageContext], _Proposal]] = {
+    ZeroShotLabel: _by_model, EmbeddingLabel: _by_model, KMeansLabel: _by_clusters, ManualLabel: _by_hand,
+}
+
+
+def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel | ManualLabel, proposal: _Proposal,
+                 base_dir: Path, details: dict[str, Any]) -> Dataset:
+    """Human labels over the proposal (``label_source: human``, score 1.0), ties and rows nobody
+    labelled sent to review, and scores below ``min_score`` too; the rows with the label columns."""
+    labels, scores, sources, reasons = proposal.labels.copy(), proposal.scores.copy(), proposal.sources, proposal.reasons
+    n = ds.num_rows
+    if cfg.annotations:
+        human = manual.read_annotations(base_dir / cfg.annotations, proposal.names)
+        ids = ds.with_format("arrow")[schema.ID].to_pylist()
+        position = {row_id: i for i, row_id in enumerate(ids)}
+        pairs_model, pairs_human = [], []
+        for row_id, value in human.labels.items():
+            i = position.get(row_id)
+            if i is None:
+                continue
+            if sources[i] is not None and proposal.labels[i] >= 0:
+                pairs_model.append(int(proposal.labels[i]))
+                pairs_human.append(value)
+            labels[i], scores[i], sources[i], reasons[i] = value, 1.0, "human", None
+        for row_id in human.ties:
+            if (i := position.get(row_id)) is not None:
+                reasons[i] = "annotation_tie"
+        matched = sum(1 for r in human.labels if r in position) + sum(1 for r in human.ties if r in position)
+        details["annotations"] = {
+            "file": cfg.annotations, "votes": human.votes, "annotators": human.annotators,
+            "cancelled": human.cancelled, "labelled_rows": len(human.labels), "ties": len(human.ties),
+            "not_in_dataset": len(human.labels) + len(human.ties) - matched,
+            "agreement": manual.agreement(pairs_model, pairs_human),
+        }
+    for i in range(n):
+        if reasons[i] is None and labels[i] < 0:
+            reasons[i] = "not_annotated"
+        elif reasons[i] is None and cfg.min_score is not None and sources[i] != "human" and scores[i] < cfg.min_score:
+            reasons[i] = "low_confidence"
+    kept_scores = [float(s) for s, r in zip(scores, reasons) if r is None and not np.isnan(s)]
+    details["score_histogram"] = score_histogram(kept_scores)
+    details["min_score"] = cfg.min_score
+    return add_columns(ds, [
+        (schema.LABEL, [int(v) if v >= 0 else None for v in labels], Value("int64")),
+        (schema.LABEL_SCORE, [None if np.isnan(s) else float(s) for s in scores], Value("float32")),
+        (schema.LABEL_SOURCE, sources, Value("string")),
+        (schema.DROP_REASON, reasons, Value("string")),
+    ])
+
+
+def label(ds: Dataset, cfg: Label, *, context: StageContext | None = None) -> tuple[Dataset, StageStats]:
     """Label the rows as the recipe's ``label`` section says.
 
     Args:
         ds: rows with ``id`` and ``text`` (and the label column for ``method: column``).
-        cfg: the recipe's ``label`` section.
-        seed: seeds clustering and the refining classifier.
-        base_dir: the recipe's folder (examples, cluster names and annotations are beside it).
-        cache_dir: where the embedding cache and the fitted clusterer live.
-        progress: show progress bars on model steps.
-        engine: where the maps and the model run (default: this process; Ray: an actor pool).
+        cfg: the recipe's ``label`` section (one model per method).
+        context: the seed (clustering, the refining classifier), the recipe's folder (examples,
+            cluster names and annotations are beside it), the cache (embeddings, the fitted
+            clusterer), the engine (maps and models) and whether to draw bars.
 
     Returns:
         The labelled rows and the stats. Rows dropped (``missing_label``, ``unknown_label``,
-        ``dropped_cluster``) are in ``stats.dropped_rows``; rows for a person in ``stats.review``.
+        ``dropped_cluster``) are in ``stats.dropped_rows``; rows for a person in ``stats.review_rows``.
 
     Raises:
-        StageError: the label column is missing or empty.
+        StageError: the label column is missing or empty, or fewer than two classes have rows.
         ConfigError: a model cannot be loaded or is not the right kind; a cluster mapping is wrong.
         SourceError: an examples, cluster-names or annotations file is missing or malformed.
     """
-    base_dir = Path(base_dir)
-    cache = Path(cache_dir) if cache_dir is not None else base_dir / ".ftbuild" / "label"
+    context = context or StageContext()
     details: dict[str, Any] = {"method": cfg.method}
     review_files: dict[str, str] = {}
-    n = ds.num_rows
     notes: list[str] = []
-
-    if cfg.method == "column":
-        out, names, notes = _from_column(ds, cfg, engine)
+    if isinstance(cfg, ColumnLabel):
+        out, names, notes = _from_column(ds, cfg, context.engine)
         details["column"] = cfg.column
     else:
-        labels = np.full(n, -1, dtype=np.int64)
-        scores = np.full(n, np.nan, dtype=np.float32)
-        sources: list[str | None] = [None] * n
-        reasons: list[str | None] = [None] * n
-        names = list(cfg.labels or [])
-        if cfg.method in ("zero_shot", "embedding") or (cfg.method == "manual" and cfg.suggest):
-            method = cfg.method if cfg.method != "manual" else cfg.suggest
-            assert method is not None
-            labels, scores, source, more = suggest(ds, cfg, method, names, base_dir=base_dir, cache_dir=cache,
-                                                   seed=seed, progress=progress, engine=engine)
-            sources = [source] * n
-            details.update(more)
-        elif cfg.method == "kmeans":
-            result, cluster_names = kmeans.assign(ds, cfg, base_dir=base_dir, cache_dir=cache, seed=seed,
-                                                  progress=progress, engine=engine)
-            review_files.update(result.review)
-            details["kmeans"] = result.details
-            if cluster_names is None:
-                names = [f"cluster_{c}" for c in range(len(result.details["sizes"]))]
-                labels = result.clusters.copy()
-            else:
-                names = names or sorted({v for v in cluster_names.values() if v != kmeans.DROP})
-                index = {name: i for i, name in enumerate(names)}
-                mapped = [cluster_names[int(c)] for c in result.clusters]
-                labels = np.array([index.get(m, -1) for m in mapped], dtype=np.int64)
-                reasons = ["dropped_cluster" if m == kmeans.DROP else None for m in mapped]
-            scores = result.scores
-            sources = [f"cluster:{int(c)}" for c in result.clusters]
-        model_labels = labels.copy()
-        if cfg.method == "manual" and not cfg.annotations and not cfg.suggest:
-            raise StageError("label: method manual has no annotations yet; run `ftbuild label export RECIPE`, "
-                             "annotate, then set label.annotations (or set label.suggest)")
-        if cfg.annotations:
-            human = manual.read_annotations(base_dir / cfg.annotations, names)
-            ids = ds.with_format("arrow")[schema.ID].to_pylist()
-            position = {row_id: i for i, row_id in enumerate(ids)}
-            pairs_model, pairs_human = [], []
-            for row_id, value in human.labels.items():
-                i = position.get(row_id)
-                if i is None:
-                    continue
-                if sources[i] is not None and model_labels[i] >= 0:
-                    pairs_model.append(int(model_labels[i]))
-                    pairs_human.append(value)
-                labels[i], scores[i], sources[i], reasons[i] = value, 1.0, "human", None
-            for row_id in human.ties:
-                if (i := position.get(row_id)) is not None:
-                    reasons[i] = "annotation_tie"
-            matched = sum(1 for r in human.labels if r in position) + sum(1 for r in human.ties if r in position)
-            details["annotations"] = {
-                "file": cfg.annotations, "votes": human.votes, "annotators": human.annotators,
-                "cancelled": human.cancelled, "labelled_rows": len(human.labels), "ties": len(human.ties),
-                "not_in_dataset": len(human.labels) + len(human.ties) - matched,
-                "agreement": manual.agreement(pairs_model, pairs_human),
-            }
-        for i in range(n):
-            if reasons[i] is None and labels[i] < 0:
-                reasons[i] = "not_annotated"
-            elif reasons[i] is None and cfg.min_score is not None and sources[i] != "human" and scores[i] < cfg.min_score:
-                reasons[i] = "low_confidence"
-        out = add_columns(ds, [
-            (schema.LABEL, [int(v) if v >= 0 else None for v in labels], Value("int64")),
-            (schema.LABEL_SCORE, [None if np.isnan(s) else float(s) for s in scores], Value("float32")),
-            (schema.LABEL_SOURCE, sources, Value("string")),
-            (schema.DROP_REASON, reasons, Value("string")),
-        ])
-        kept_scores = [float(s) for s, r in zip(scores, reasons) if r is None and not np.isnan(s)]
-        details["score_histogram"] = score_histogram(kept_scores)
-        details["min_score"] = cfg.min_score
+        proposal = _PROPOSE[type(cfg)](ds, cfg, context)
+        names, review_files = proposal.names, proposal.review_files
+        details.update(proposal.details)
+        out = _with_people(ds, cfg, proposal, context.base_dir, details)
 
     kept, stats = split_dropped(out, "label")
     _check_classes(kept, names, notes)
@@ -279,6 +340,38 @@ def label(
     stats.review_files = review_files
     _route_review(stats)
     return kept, stats
+
+
+def input_column(cfg: Label) -> str | None:
+    """The input column collect must keep under its own name: the labels of ``method: column``.
+
+    With any other method an input ``label`` column is not the label: collect keeps it as
+    ``source_label``, to compare with the labels given.
+    """
+    return cfg.column if isinstance(cfg, ColumnLabel) else None
+
+
+def suggestion_model(cfg: Label) -> ZeroShotModel | EmbeddingModel | None:
+    """The model whose label and score go with each annotation task: the method's own, or ``suggest``."""
+    if isinstance(cfg, (ZeroShotLabel, EmbeddingLabel)):
+        return cfg
+    return cfg.suggest if isinstance(cfg, ManualLabel) else None
+
+
+def needs_models(cfg: Label) -> str | None:
+    """The recipe setting that needs the ``models`` extra (torch, transformers), or None."""
+    if isinstance(cfg, (ZeroShotLabel, EmbeddingLabel)):
+        return f"label.method: {cfg.method}"
+    if isinstance(cfg, KMeansLabel) and cfg.kmeans.features == "embedding":
+        return "label.kmeans.features: embedding"
+    if isinstance(cfg, ManualLabel) and cfg.suggest is not None:
+        return f"label.suggest: {cfg.suggest.method}"
+    return None
+
+
+def embedding_model(cfg: Label | None) -> str | None:
+    """The embedding model the labels came from (the leakage check's embeddings use it too)."""
+    return cfg.model if isinstance(cfg, EmbeddingLabel) else None
 
 
 def _count(values: list[str | None]) -> dict[str, int]:
@@ -305,4 +398,4 @@ def _route_review(stats: StageStats) -> None:
 
 def from_column(ds: Dataset, column: str = "label", labels: list[str] | None = None) -> tuple[Dataset, StageStats]:
     """Turn an existing column into a ClassLabel ``label``, e.g. ``from_column(ds, "category")``."""
-    return label(ds, Label(method="column", column=column, labels=labels))
+    return label(ds, ColumnLabel(column=column, labels=labels))

@@ -27,7 +27,7 @@ import pyarrow as pa
 from datasets import Dataset
 
 from .. import schema
-from ..config import Label
+from ..config import EmbeddingModel
 from ..embedder import Embedder
 from ..engine import Engine
 from ..errors import ConfigError, SourceError
@@ -183,7 +183,7 @@ def _refine(features: Any, first: np.ndarray, margin: np.ndarray, n_classes: int
 
 def predict(
     ds: Dataset,
-    cfg: Label,
+    cfg: EmbeddingModel,
     names: list[str],
     *,
     base_dir: Path,

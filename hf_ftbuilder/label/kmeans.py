@@ -30,7 +30,7 @@ import yaml
 from datasets import Dataset
 
 from .. import schema
-from ..config import Label
+from ..config import KMeansLabel
 from ..embedder import Embedder
 from ..engine import Engine
 from ..errors import ConfigError, SourceError
@@ -85,12 +85,12 @@ class ClusterResult:
     details: dict[str, Any]
 
 
-def _key(cfg: Label, seed: int, embedder: Embedder | None) -> str:
+def _key(cfg: KMeansLabel, seed: int, embedder: Embedder | None) -> str:
     parts = [cfg.kmeans.model_dump(mode="json"), seed, embedder.key if embedder else None]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _fit(x: Any, cfg: Label, seed: int) -> tuple[np.ndarray, dict[int, float]]:
+def _fit(x: Any, cfg: KMeansLabel, seed: int) -> tuple[np.ndarray, dict[int, float]]:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -159,7 +159,7 @@ def _top_terms(texts: list[str], clusters: np.ndarray, k: int, count: int) -> li
     return [[str(vocab[j]) for j in np.argsort(-weights[c], kind="stable")[:count] if weights[c, j] > 0] for c in range(k)]
 
 
-def _review(texts: list[str], ids: list[str], clusters: np.ndarray, scores: np.ndarray, cfg: Label,
+def _review(texts: list[str], ids: list[str], clusters: np.ndarray, scores: np.ndarray, cfg: KMeansLabel,
             clusterer: Clusterer, names: dict[int, str] | None) -> dict[str, str]:
     k = clusterer.k
     terms = _top_terms(texts, clusters, k, cfg.kmeans.terms)
@@ -227,7 +227,7 @@ def read_cluster_names(path: Path, k: int, labels: list[str] | None) -> dict[int
 
 def assign(
     ds: Dataset,
-    cfg: Label,
+    cfg: KMeansLabel,
     *,
     base_dir: Path,
     cache_dir: Path,

@@ -17,7 +17,7 @@ import numpy as np
 from datasets import Dataset, Features, Value
 
 from .. import schema
-from ..config import Label
+from ..config import ZeroShotModel
 from ..embedder import model_fingerprint
 from ..engine import Engine, LocalEngine
 from ..errors import ConfigError
@@ -33,10 +33,10 @@ _LABEL, _SCORE = "_zs_label", "_zs_score"
 class ZeroShotClassifier:
     """A zero-shot pipeline built on first use, with a one-line error for a wrong model."""
 
-    def __init__(self, cfg: Label, names: list[str] | None = None) -> None:
-        self.model = cfg.model or ""
+    def __init__(self, cfg: ZeroShotModel, names: list[str]) -> None:
+        self.model = cfg.model
         self.cfg = cfg
-        self.names = names or list(cfg.labels or [])
+        self.names = names
         self._pipe: Any = None
 
     def pipeline(self) -> Any:
@@ -97,7 +97,7 @@ class ZeroShotBatch(ZeroShotClassifier):
         return self.label_batch(batch)
 
 
-def predict(ds: Dataset, cfg: Label, names: list[str], *, engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict(ds: Dataset, cfg: ZeroShotModel, names: list[str], *, engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label index and score of every row of ``ds``.
 
     The map's fingerprint is the input's plus the model's files and the settings, so a rebuild
@@ -105,7 +105,7 @@ def predict(ds: Dataset, cfg: Label, names: list[str], *, engine: Engine | None 
     classifier (locally) or one per Ray actor; each loads the model on its first batch.
     """
     key = json.dumps(
-        [ds._fingerprint, model_fingerprint(cfg.model or ""), names, cfg.hypothesis_template, cfg.multi_label,
+        [ds._fingerprint, model_fingerprint(cfg.model), names, cfg.hypothesis_template, cfg.multi_label,
          cfg.max_length],
         sort_keys=True,
     )

@@ -37,6 +37,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from .. import extras, schema
 from ..arrow_cache import add_columns
 from ..config import Report
+from ..context import StageContext
 from ..embedder import Embedder, resolve_model
 from ..engine import Engine, LocalEngine
 from ..memory import release
@@ -284,22 +285,30 @@ def report(
     dd: DatasetDict,
     cfg: Report,
     *,
+    context: StageContext | None = None,
     stages: list[StageStats] | None = None,
-    seed: int = 42,
-    cache_dir: Path | None = None,
-    engine: Engine | None = None,
 ) -> tuple[dict[str, Any], StageStats]:
     """Compute the report sections for the built splits.
+
+    The one stage whose product is not rows: it returns the sections of ``quality.json``.
 
     Only per-row counts (characters, words, tokens), labels and short columns are read for every
     row; the lexical diversity, the embedding sample, the baseline and the label-noise estimate
     read seeded samples of bounded size (``report.lexical_sample``, ``diversity_sample``,
     ``max_model_rows``), so the report's memory does not grow with the dataset.
 
+    Args:
+        dd: the splits.
+        cfg: the recipe's ``report`` section.
+        context: the seed of the samples and models, the cache (embeddings), the engine.
+        stages: the stats of the stages before, for the noise figures.
+
     Returns:
         The sections and the stage stats (``review_rows["label_issues"]`` holds the rows the
         label-noise estimate flags).
     """
+    context = context or StageContext()
+    seed, cache_dir, engine = context.seed, context.cache_dir, context.engine
     stages = stages or []
     splits = split_counts(dd)
     sections: dict[str, Any] = {"splits": splits}

@@ -17,7 +17,7 @@ method.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,8 @@ from datasets import ClassLabel, Dataset, DatasetDict, Value
 from .. import schema
 from ..allocation import allocate
 from ..arrow_cache import add_columns
-from ..config import Leakage, Split
-from ..engine import Engine
+from ..config import Leakage, RandomSplit, Split, StratifiedSplit, TimeSplit
+from ..context import StageContext
 from ..errors import StageError
 from ..minhash import Shingling
 from ..stats import StageStats
@@ -35,7 +35,10 @@ from .groups import column_groups, group_indices, near_duplicate_groups
 from .leakage import check as leakage_check
 from .time import time_indices
 
-__all__ = ["allocate", "random_split", "split", "stratified", "stratified_indices"]
+__all__ = [
+    "Assignment", "allocate", "assign", "check_leakage", "materialize", "random_split", "split", "stratified",
+    "stratified_indices",
+]
 
 
 def stratified_indices(
@@ -113,48 +116,42 @@ def _column(ds: Dataset, name: str, key: str) -> list[Any]:
     return ds.with_format("arrow")[name].to_pylist()
 
 
-def split(
-    ds: Dataset,
-    cfg: Split,
-    *,
-    seed: int,
-    leakage: Leakage | None = None,
-    shingling: Shingling | None = None,
-    cache_dir: Path | None = None,
-    embedding_model: str | None = None,
-    engine: Engine | None = None,
-) -> tuple[DatasetDict, StageStats]:
-    """Split the rows as the recipe's ``split`` section says, then check for leakage.
+@dataclass
+class Assignment:
+    """Which rows of the labelled dataset go to which split, before the datasets are cut.
 
-    Args:
-        ds: labelled rows (``label`` a ClassLabel for stratified and group splits).
-        cfg: the recipe's ``split`` section.
-        seed: the recipe's seed.
-        leakage: the recipe's ``leakage`` section (None: no check).
-        shingling: word n-grams and permutations of near-duplicate groups and the leakage check
-            (the recipe's ``dedup.near``; default 5-grams, 128 permutations).
-        cache_dir: where embeddings are cached (leakage by embedding).
-        embedding_model: the model the leakage check embeds with (default all-MiniLM-L6-v2).
-        engine: where fingerprints and embeddings are computed (default: this process).
+    Attributes:
+        ds: the labelled rows.
+        indices: sorted row positions per split, in train/validation/test order.
+        dropped: row positions removed per reason (``embargo``, ``undated``, ``leaked``).
+        details: what the method measured (and the leakage report once checked).
+    """
 
-    Returns:
-        The splits in train/validation/test order, and the stats (sizes, method details, the
-        leakage report; rows dropped by embargo, undated or leakage in ``dropped_rows``).
+    ds: Dataset
+    indices: dict[str, list[int]]
+    dropped: dict[str, list[int]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def assign(ds: Dataset, cfg: Split, *, context: StageContext | None = None,
+           shingling: Shingling | None = None) -> Assignment:
+    """Decide each row's split as the recipe's ``split`` section says (one branch per method).
 
     Raises:
-        StageError: a class too small to split, a missing column, a date that cannot be read,
-            or leaked rows with ``leakage.action: fail``.
+        StageError: a class too small to split, a missing column, a date that cannot be read.
     """
+    context = context or StageContext()
+    seed = context.seed
     ordered = {s: cfg.fractions[s] for s in schema.SPLITS if s in cfg.fractions}
     details: dict[str, Any] = {"method": cfg.method}
     dropped: dict[str, list[int]] = {}
-    if cfg.method == "stratified":
+    if isinstance(cfg, StratifiedSplit):
         values, names = _labels(ds)
         indices, rare = stratified_indices(values, ordered, seed=seed, rare_classes=cfg.rare_classes, names=names)
         details["rare_classes_train_only"] = rare
-    elif cfg.method == "random":
+    elif isinstance(cfg, RandomSplit):
         indices = _random_indices(ds.num_rows, ordered, seed=seed)
-    elif cfg.method == "time":
+    elif isinstance(cfg, TimeSplit):
         ids = ds.with_format("arrow")[schema.ID].to_pylist()
         indices, dropped, details["time"] = time_indices(_column(ds, cfg.time_column, "time_column"), ids, cfg, ordered)
     else:
@@ -164,25 +161,44 @@ def split(
             joined = None
         else:
             group_of, joined = near_duplicate_groups(ds, threshold=cfg.group_threshold, seed=seed,
-                                                     shingling=shingling or Shingling(), engine=engine)
+                                                     shingling=shingling or Shingling(), engine=context.engine)
         values, _ = _labels(ds)
         indices, details["group"] = group_indices(group_of, np.array(values), ordered, seed=seed)
         details["group"]["by"] = cfg.group_column if cfg.group_by == "column" else f"near_duplicates@{cfg.group_threshold}"
         if joined is not None:
             details["group"]["similar_pairs"] = joined
+    return Assignment(ds, indices, dropped, details)
 
-    if leakage is not None and leakage.enabled:
-        report, leaked = leakage_check(ds, indices, leakage, seed=seed, shingling=shingling, cache_dir=cache_dir,
-                                       embedding_model=embedding_model, engine=engine)
-        details["leakage"] = report
-        if leaked and leakage.action == "drop":
-            dropped["leaked"] = sorted(leaked)
-            indices = {s: [i for i in rows if i not in leaked] for s, rows in indices.items()}
+
+def check_leakage(assignment: Assignment, cfg: Leakage, *, context: StageContext | None = None,
+                  shingling: Shingling | None = None, embedding_model: str | None = None) -> Assignment:
+    """The leakage check after a split (:mod:`.leakage`): its report goes into the details, and
+    with ``action: drop`` the leaked rows leave their splits (reason ``leaked``).
+
+    Raises:
+        StageError: rows leaked and ``action`` is ``fail``.
+    """
+    if not cfg.enabled:
+        return assignment
+    context = context or StageContext()
+    report, leaked = leakage_check(assignment.ds, assignment.indices, cfg, seed=context.seed, shingling=shingling,
+                                   cache_dir=context.cache_dir, embedding_model=embedding_model,
+                                   engine=context.engine)
+    assignment.details["leakage"] = report
+    if leaked and cfg.action == "drop":
+        assignment.dropped["leaked"] = sorted(leaked)
+        assignment.indices = {s: [i for i in rows if i not in leaked] for s, rows in assignment.indices.items()}
+    return assignment
+
+
+def materialize(assignment: Assignment) -> tuple[DatasetDict, StageStats]:
+    """The splits as datasets (rows in input order) and the stage's stats, dropped rows included."""
+    ds, indices, dropped, details = assignment.ds, assignment.indices, assignment.dropped, assignment.details
     dd = DatasetDict({name: ds.select(idx) for name, idx in indices.items()})
     details["sizes"] = {name: len(idx) for name, idx in indices.items()}
     stats = StageStats(name="split", rows_in=ds.num_rows, rows_out=sum(details["sizes"].values()), details=details)
     if dropped:
-        reason = [None] * ds.num_rows
+        reason: list[str | None] = [None] * ds.num_rows
         for why, rows in dropped.items():
             for i in rows:
                 reason[i] = why
@@ -194,6 +210,44 @@ def split(
     return dd, stats
 
 
+def split(
+    ds: Dataset,
+    cfg: Split,
+    *,
+    context: StageContext | None = None,
+    leakage: Leakage | None = None,
+    shingling: Shingling | None = None,
+    embedding_model: str | None = None,
+) -> tuple[DatasetDict, StageStats]:
+    """Split the rows as the recipe's ``split`` section says, then check for leakage.
+
+    The pipeline runs the three steps itself (:func:`assign`, :func:`check_leakage`,
+    :func:`materialize`); this is them in one call for a library user.
+
+    Args:
+        ds: labelled rows (``label`` a ClassLabel for stratified and group splits).
+        cfg: the recipe's ``split`` section.
+        context: the seed; the cache (leakage by embedding) and the engine (fingerprints, embeddings).
+        leakage: the recipe's ``leakage`` section (None: no check).
+        shingling: word n-grams and permutations of near-duplicate groups and the leakage check
+            (the recipe's ``dedup.near``; default 5-grams, 128 permutations).
+        embedding_model: the model the leakage check embeds with (default all-MiniLM-L6-v2).
+
+    Returns:
+        The splits in train/validation/test order, and the stats (sizes, method details, the
+        leakage report; rows dropped by embargo, undated or leakage in ``dropped_rows``).
+
+    Raises:
+        StageError: a class too small to split, a missing column, a date that cannot be read,
+            or leaked rows with ``leakage.action: fail``.
+    """
+    assignment = assign(ds, cfg, context=context, shingling=shingling)
+    if leakage is not None:
+        assignment = check_leakage(assignment, leakage, context=context, shingling=shingling,
+                                   embedding_model=embedding_model)
+    return materialize(assignment)
+
+
 def stratified(
     ds: Dataset,
     column: str = "label",
@@ -203,10 +257,10 @@ def stratified(
     rare_classes: str = "error",
 ) -> tuple[DatasetDict, StageStats]:
     """Stratified train/validation/test split on any column, e.g. ``stratified(ds, column="label")``."""
-    cfg = Split(method="stratified", rare_classes=rare_classes, **({"fractions": fractions} if fractions else {}))
+    cfg = StratifiedSplit(rare_classes=rare_classes, **({"fractions": fractions} if fractions else {}))
     if column != schema.LABEL:
         ds = ds.rename_column(column, schema.LABEL)
-    dd, stats = split(ds, cfg, seed=seed)
+    dd, stats = split(ds, cfg, context=StageContext(seed=seed))
     if column != schema.LABEL:
         dd = DatasetDict({k: v.rename_column(schema.LABEL, column) for k, v in dd.items()})
     return dd, stats
@@ -214,5 +268,5 @@ def stratified(
 
 def random_split(ds: Dataset, fractions: dict[str, float] | None = None, *, seed: int = 42) -> tuple[DatasetDict, StageStats]:
     """Random train/validation/test split (no stratification)."""
-    cfg = Split(method="random", **({"fractions": fractions} if fractions else {}))
-    return split(ds, cfg, seed=seed)
+    cfg = RandomSplit(**({"fractions": fractions} if fractions else {}))
+    return split(ds, cfg, context=StageContext(seed=seed))

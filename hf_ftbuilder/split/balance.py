@@ -27,6 +27,7 @@ from .. import schema
 from ..allocation import allocate
 from ..arrow_cache import add_columns
 from ..config import Balance
+from ..context import StageContext
 from ..errors import StageError
 from ..stats import StageStats
 from .augment import Augmenter, load_lexicon
@@ -75,10 +76,11 @@ def _with_column(ds: Dataset, values: list[Any] | None = None) -> Dataset:
     return add_columns(ds, [(schema.AUGMENTED_FROM, values or [None] * ds.num_rows, Value("string"))])
 
 
-def balance(
-    dd: DatasetDict, cfg: Balance, *, seed: int = 42, base_dir: str | Path = "."
-) -> tuple[DatasetDict, StageStats]:
+def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = None) -> tuple[DatasetDict, StageStats]:
     """Balance the train split as ``cfg.method`` says; validation and test pass through.
+
+    ``context.seed`` seeds every draw; a lexicon (``augment.lexicon``) is read beside the recipe
+    (``context.base_dir``).
 
     Returns:
         The splits (every one with ``augmented_from``), and the stats: class counts before and
@@ -88,6 +90,8 @@ def balance(
     Raises:
         StageError: train has no ClassLabel ``label``, or a class cannot be augmented.
     """
+    context = context or StageContext()
+    seed, base_dir = context.seed, context.base_dir
     train = dd["train"]
     rows = train.num_rows
     if cfg.method == "none":

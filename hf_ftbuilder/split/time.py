@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..allocation import allocate
-from ..config import Split
+from ..config import TimeSplit
 from ..errors import StageError
 
 __all__ = ["parse_date", "time_indices"]
@@ -42,7 +42,7 @@ def parse_date(value: Any) -> datetime | None:
 
 
 def time_indices(
-    values: list[Any], ids: list[str], cfg: Split, fractions: dict[str, float]
+    values: list[Any], ids: list[str], cfg: TimeSplit, fractions: dict[str, float]
 ) -> tuple[dict[str, list[int]], dict[str, list[int]], dict[str, Any]]:
     """Row indices per split, dropped row indices per reason (``embargo``, ``undated``), and details.
 
