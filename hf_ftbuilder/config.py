@@ -92,6 +92,14 @@ STAGES = ("collect", "extract", "clean", "dedup", "label", "split", "balance", "
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # A section goes to a map step as its config, and datasets fingerprints the step by
+        # pickling it: pickled by value alone (as if every field had been written out), equal
+        # sections give equal fingerprints whichever keys the recipe spelled out.
+        state = super().__getstate__()
+        state["__pydantic_fields_set__"] = set(type(self).model_fields)
+        return state
+
 
 # --- sources --------------------------------------------------------------------------------
 

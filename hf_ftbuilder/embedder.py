@@ -35,6 +35,7 @@ import xxhash
 from datasets import Dataset, Features, List, Value
 from datasets.fingerprint import Hasher
 
+from . import schema
 from .engine import Engine, LocalEngine
 from .errors import ConfigError
 from .progress import quiet_model_loading, step_bar
@@ -55,7 +56,7 @@ _QUANTIZE_SCHEMES: dict[str | None, str] = {None: "None", "int8": "int8-dynamic:
 #: one global order, with token lists in memory for this many texts only, however large the corpus.
 #: It is also the engine's batch: both engines see the same windows, so they make the same vectors.
 _SORT_WINDOW = 1024
-_VECTOR = "_vector"
+_VECTOR = schema.VECTOR
 
 
 def resolve_model(name: str | None) -> str:
@@ -243,7 +244,7 @@ class EmbedBatch:
         return out
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        return {_VECTOR: list(self.embed(batch["text"]))}
+        return {_VECTOR: list(self.embed(batch[schema.TEXT]))}
 
 
 class Embedder:
@@ -354,11 +355,11 @@ class Embedder:
         Args:
             texts: strings, or a dataset whose ``text`` column is read a chunk at a time.
         """
-        source = texts if isinstance(texts, Dataset) else Dataset.from_dict({"text": list(texts)})
+        source = texts if isinstance(texts, Dataset) else Dataset.from_dict({schema.TEXT: list(texts)})
         cache = self._load_cache()
         keys: list[str] = []
         missing: dict[str, int] = {}
-        column = source.with_format("arrow").select_columns(["text"])
+        column = source.with_format("arrow").select_columns([schema.TEXT])
         for chunk in column.iter(batch_size=10_000):
             for text in chunk.column("text").to_pylist():
                 key = xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
@@ -366,7 +367,7 @@ class Embedder:
                     missing[key] = len(keys)
                 keys.append(key)
         if missing:
-            new = self._embed(source.select_columns(["text"]).select(list(missing.values())), desc)
+            new = self._embed(source.select_columns([schema.TEXT]).select(list(missing.values())), desc)
             cache.update(zip(missing, new))
             self._save_cache(list(missing), new)
         logger.debug("embed: %d texts, %d from the cache", len(keys), len(keys) - len(missing))

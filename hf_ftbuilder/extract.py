@@ -69,24 +69,24 @@ def _detect_language(text: str) -> str | None:
     return lang
 
 
-def _extract_page(html: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
+def _extract_page(html: str, cfg: Extract) -> dict[str, Any] | None:
     import trafilatura
 
     options = {
-        "include_comments": cfg["include_comments"],
-        "include_tables": cfg["include_tables"],
-        "favor_precision": cfg["favor_precision"],
+        "include_comments": cfg.include_comments,
+        "include_tables": cfg.include_tables,
+        "favor_precision": cfg.favor_precision,
     }
     doc = trafilatura.bare_extraction(html, with_metadata=True, **options)
     if doc is None:
         return None
     text = doc.text
-    if cfg["format"] == "markdown":
+    if cfg.format == "markdown":
         text = trafilatura.extract(html, output_format="markdown", include_formatting=True, **options)
     if not text or not text.strip():
         return None
     lang = html_lang(html)
-    if lang is None and cfg["detect_language"]:
+    if lang is None and cfg.detect_language:
         lang = _detect_language(text)
     return {
         schema.TEXT: text,
@@ -99,12 +99,12 @@ def _extract_page(html: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def extract_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, list]:
+def extract_batch(batch: dict[str, list], *, cfg: Extract) -> dict[str, list]:
     """Extract main text from the ``html`` of each row; rows without HTML keep their text.
 
     Args:
         batch: columns ``text``, ``html`` (str or None) and ``url``.
-        cfg: ``Extract.model_dump()``.
+        cfg: the recipe's ``extract`` section.
 
     Returns:
         ``text``, the metadata columns, ``url`` and ``drop_reason`` per row.
@@ -117,7 +117,7 @@ def extract_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, l
         reason = None
         if html is not None:
             try:
-                with _time_limit(cfg["timeout"]):
+                with _time_limit(cfg.timeout):
                     page = _extract_page(html, cfg)
             except _PageTimeout:
                 page, reason = None, "extract_timeout"
@@ -149,7 +149,7 @@ def extract(ds: Dataset, cfg: Extract, *, context: StageContext | None = None) -
     for name in (schema.TEXT, *_META_COLUMNS, schema.URL, schema.DROP_REASON):
         features[name] = Value("string")
     out = (context or StageContext()).engine.map(
-        ds, extract_batch, batch_size=64, fn_kwargs={"cfg": cfg.model_dump()}, features=features, desc="extract"
+        ds, extract_batch, batch_size=64, fn_kwargs={"cfg": cfg}, features=features, desc="extract"
     )
     out = out.remove_columns(schema.HTML)
     return split_dropped(out, "extract")

@@ -38,6 +38,16 @@ SIMILARITY = "similarity"
 # What a fingerprint map gives per row: the hash of the normalised text, the MinHash signature.
 TEXT_HASH = "_text_hash"
 MINHASH = "_minhash"
+# What the clean passes carry between steps: the normalisers that changed a row, the PII types
+# found in it, the hashes of its lines (for the corpus-wide boilerplate count).
+TOUCHED = "_touched"
+PII_FOUND = "_pii"
+LINE_HASHES = "_line_hashes"
+# The report's per-row counts and the embedder's vectors.
+CHARS = "_chars"
+WORDS = "_words"
+TOKENS = "_tokens"
+VECTOR = "_vector"
 
 # Set by a reader on a row it did not read because it is longer than collect.max_row_chars; the
 # collect stage turns it into drop_reason too_long_row (a name no input uses, so never renamed).

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from hf_ftbuilder.clean import normalizers as N
 from hf_ftbuilder.clean import pii as P
-from hf_ftbuilder.config import Clean
+from hf_ftbuilder.config import Clean, Pii
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -161,14 +161,14 @@ def _csv_texts(path: Path, *columns: str) -> list[str]:
 @pytest.mark.parametrize("text", ADVERSARIAL)
 def test_normalize_matches_reference_under_every_config(text: str) -> None:
     for cfg in ALL_CONFIGS:
-        assert N.normalize_text(text, cfg) == ref_normalize_text(text, cfg), cfg
+        assert N.normalize_text(text, Clean(**cfg)) == ref_normalize_text(text, cfg), cfg
 
 
 def test_normalize_batch_matches_reference_on_real_pages() -> None:
     texts = _article_bodies() + ADVERSARIAL
     for cfg in ALL_CONFIGS[::23] + [BASE]:
         expected = [ref_normalize_text(text, cfg) for text in texts]
-        out = N.normalize_batch({"text": texts}, cfg=cfg)
+        out = N.normalize_batch({"text": texts}, cfg=Clean(**cfg))
         assert list(zip(out["text"], out["_touched"])) == expected
 
 
@@ -193,7 +193,7 @@ CONFIGS = st.sampled_from(ALL_CONFIGS)
 @settings(max_examples=1500)
 @given(text=TEXTS, cfg=CONFIGS)
 def test_normalize_matches_reference_on_random_text(text: str, cfg: dict[str, Any]) -> None:
-    assert N.normalize_text(text, cfg) == ref_normalize_text(text, cfg)
+    assert N.normalize_text(text, Clean(**cfg)) == ref_normalize_text(text, cfg)
 
 
 @settings(max_examples=500)
@@ -257,7 +257,7 @@ def test_ftfy_leaves_lines_of_safe_characters_alone(line: str) -> None:
 @pytest.mark.parametrize("text", ADVERSARIAL)
 def test_redact_matches_reference_under_every_config(text: str) -> None:
     for cfg in PII_CONFIGS:
-        assert P.redact_text(text, cfg) == ref_redact_text(text, cfg), cfg
+        assert P.redact_text(text, Pii(**cfg)) == ref_redact_text(text, cfg), cfg
 
 
 PII_PARTS = [
@@ -273,7 +273,7 @@ PII_TEXTS = st.lists(st.one_of(st.sampled_from(PII_PARTS), PII_CHARS, st.text(ma
 @settings(max_examples=1500)
 @given(text=PII_TEXTS, cfg=st.sampled_from(PII_CONFIGS))
 def test_redact_matches_reference_on_random_text(text: str, cfg: dict[str, Any]) -> None:
-    assert P.redact_text(text, cfg) == ref_redact_text(text, cfg)
+    assert P.redact_text(text, Pii(**cfg)) == ref_redact_text(text, cfg)
 
 
 @settings(max_examples=1500)
@@ -290,7 +290,7 @@ def test_every_match_is_where_its_start_or_needle_says(text: str) -> None:
 def test_redact_batch_matches_reference_on_real_pages() -> None:
     texts = _article_bodies() + ADVERSARIAL
     for cfg in PII_CONFIGS:
-        out = P.redact_batch({"text": texts}, cfg=cfg)
+        out = P.redact_batch({"text": texts}, cfg=Pii(**cfg))
         expected = [ref_redact_text(text, cfg) for text in texts]
         assert out["text"] == [text for text, _ in expected]
         assert out["_pii"] == [[kind for kind, n in counts.items() for _ in range(n)] for _, counts in expected]
@@ -307,6 +307,6 @@ def test_clean_matches_reference_on_shared_data(shared_data: Path) -> None:
     other = {**BASE, "unicode": "NFKC", "lowercase": True, "strip_punctuation": True, "control_chars": False}
     for cfg in (BASE, other):
         for text in texts:
-            new = N.normalize_text(text, cfg)
+            new = N.normalize_text(text, Clean(**cfg))
             assert new == ref_normalize_text(text, cfg)
             assert P.redact_text(new[0], pii) == ref_redact_text(new[0], pii)

@@ -69,8 +69,8 @@ def test_markdown_format_keeps_structure() -> None:
 
 
 def test_extract_batch_fingerprint_is_stable() -> None:
-    a = Hasher.hash((extract_batch, Extract().model_dump()))
-    b = Hasher.hash((extract_batch, Extract(include_comments=False).model_dump()))
+    a = Hasher.hash((extract_batch, Extract()))
+    b = Hasher.hash((extract_batch, Extract(include_comments=False)))
     assert a == b
 
 

@@ -47,9 +47,6 @@ __all__ = [
     "strip_boilerplate_batch",
 ]
 
-_TOUCHED = "_touched"
-_PII = "_pii"
-_LINE_HASHES = "_line_hashes"
 
 
 def _value_counts(lists: Any) -> Counter[str]:
@@ -64,21 +61,21 @@ def _features(ds: Dataset, **extra: Any):
     return features
 
 
-def prepare_batch(batch: dict[str, list], *, cfg: dict[str, Any], boilerplate: bool) -> dict[str, list]:
+def prepare_batch(batch: dict[str, list], *, cfg: Clean, boilerplate: bool) -> dict[str, list]:
     """Pass 1: normalise, redact, and hash the lines that the boilerplate count needs."""
     out = dict(batch)
     out.update(normalize_batch(out, cfg=cfg))
-    if any(cfg["pii"][kind] for kind in PII_TYPES):
-        out.update(redact_batch(out, cfg=cfg["pii"]))
+    if any(getattr(cfg.pii, kind) for kind in PII_TYPES):
+        out.update(redact_batch(out, cfg=cfg.pii))
     else:
-        out[_PII] = [[] for _ in out[schema.TEXT]]
+        out[schema.PII_FOUND] = [[] for _ in out[schema.TEXT]]
         out[schema.DROP_REASON] = [None] * len(out[schema.TEXT])
     if boilerplate:
         out.update(line_hashes_batch(out))
     return out
 
 
-def finish_batch(batch: dict[str, list], *, cfg: dict[str, Any], repeated: list[int]) -> dict[str, list]:
+def finish_batch(batch: dict[str, list], *, cfg: Clean, repeated: list[int]) -> dict[str, list]:
     """Pass 2: strip the repeated lines, then apply the filters."""
     out = dict(batch)
     if repeated:
@@ -100,47 +97,46 @@ def clean(ds: Dataset, cfg: Clean, *, context: StageContext | None = None) -> tu
         each rule touched (``touched``), PII matches per type and rows with PII (``pii``), and
         the number of boilerplate lines found.
     """
-    settings = cfg.model_dump()
-    extra = {_TOUCHED: Sequence(Value("string")), _PII: Sequence(Value("string")), schema.DROP_REASON: Value("string")}
+    extra = {schema.TOUCHED: Sequence(Value("string")), schema.PII_FOUND: Sequence(Value("string")), schema.DROP_REASON: Value("string")}
     if cfg.boilerplate.enabled:
-        extra[_LINE_HASHES] = Sequence(Value("int64"))
+        extra[schema.LINE_HASHES] = Sequence(Value("int64"))
     # Two passes, not one per step: every map pass rewrites the texts to an Arrow cache file,
     # which cost more than the rules themselves when each step had its own pass.
     engine = (context or StageContext()).engine
     ds = engine.map(
         ds,
         prepare_batch,
-        fn_kwargs={"cfg": settings, "boilerplate": cfg.boilerplate.enabled},
+        fn_kwargs={"cfg": cfg, "boilerplate": cfg.boilerplate.enabled},
         features=_features(ds, text=Value("string"), **extra),
         desc="clean: normalise and redact",
     )
     repeated: list[int] = []
     if cfg.boilerplate.enabled:
-        repeated = repeated_lines(ds.with_format("arrow")[_LINE_HASHES], cfg.boilerplate.min_docs)
-        ds = ds.remove_columns(_LINE_HASHES)
+        repeated = repeated_lines(ds.with_format("arrow")[schema.LINE_HASHES], cfg.boilerplate.min_docs)
+        ds = ds.remove_columns(schema.LINE_HASHES)
     ds = engine.map(
         ds,
         finish_batch,
-        fn_kwargs={"cfg": settings, "repeated": repeated},
+        fn_kwargs={"cfg": cfg, "repeated": repeated},
         features=ds.features,
         desc="clean: boilerplate and filters",
     )
-    pii_on = any(settings["pii"][kind] for kind in PII_TYPES)
-    touched = _value_counts(ds.with_format("arrow")[_TOUCHED])
+    pii_on = any(getattr(cfg.pii, kind) for kind in PII_TYPES)
+    touched = _value_counts(ds.with_format("arrow")[schema.TOUCHED])
     details: dict[str, Any] = {
         "touched": {name: touched[name] for name, _ in NORMALISERS if touched[name]}
         | {name: touched[name] for name in ("boilerplate", "c4_lines") if touched[name]},
         "boilerplate_lines": len(repeated),
     }
     if pii_on:
-        found = ds.with_format("arrow")[_PII]
+        found = ds.with_format("arrow")[schema.PII_FOUND]
         matches = _value_counts(found)
         details["pii"] = {
             "action": cfg.pii.action,
-            "matches": {kind: matches[kind] for kind in PII_TYPES if settings["pii"][kind]},
+            "matches": {kind: matches[kind] for kind in PII_TYPES if getattr(cfg.pii, kind)},
             "rows": int(pc.sum(pc.greater(pc.list_value_length(found), 0)).as_py() or 0),
         }
-    ds = ds.remove_columns([_PII, _TOUCHED])
+    ds = ds.remove_columns([schema.PII_FOUND, schema.TOUCHED])
     kept, stats = split_dropped(ds, "clean")
     stats.details = details
     return kept, stats

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import schema
+
 __all__ = ["line_hash", "line_hashes_batch", "repeated_lines", "strip_boilerplate_batch"]
 
 
@@ -29,10 +31,10 @@ def _lines(text: str) -> list[str]:
 def line_hashes_batch(batch: dict[str, list]) -> dict[str, list]:
     """Each multi-line document's distinct line hashes (empty for one-line documents)."""
     out = []
-    for text in batch["text"]:
+    for text in batch[schema.TEXT]:
         lines = _lines(text)
         out.append(sorted({line_hash(line) for line in lines}) if len(lines) > 1 else [])
-    return {"_line_hashes": out}
+    return {schema.LINE_HASHES: out}
 
 
 def repeated_lines(hash_lists: pa.ChunkedArray | list[list[int]], min_docs: int) -> list[int]:
@@ -54,7 +56,7 @@ def strip_boilerplate_batch(batch: dict[str, list], *, repeated: list[int]) -> d
     """Remove repeated lines from multi-line documents; a document left empty gets ``boilerplate``."""
     drop = set(repeated)
     texts, touched, reasons = [], [], []
-    for text, names, prior in zip(batch["text"], batch["_touched"], batch["drop_reason"]):
+    for text, names, prior in zip(batch[schema.TEXT], batch[schema.TOUCHED], batch[schema.DROP_REASON]):
         lines = text.split("\n")
         if prior is None and len(_lines(text)) > 1:
             kept = [line for line in lines if not line.strip() or line_hash(line) not in drop]
@@ -66,4 +68,4 @@ def strip_boilerplate_batch(batch: dict[str, list], *, repeated: list[int]) -> d
         texts.append(text)
         touched.append(names)
         reasons.append(prior if prior is not None else ("boilerplate" if not text.strip() else None))
-    return {"text": texts, "_touched": touched, "drop_reason": reasons}
+    return {schema.TEXT: texts, schema.TOUCHED: touched, schema.DROP_REASON: reasons}

@@ -12,6 +12,9 @@ import re
 import unicodedata
 from typing import Any
 
+from .. import schema
+from ..config import Clean
+
 __all__ = ["NORMALISERS", "normalize_batch", "normalize_text"]
 
 # HTML element names: only these count as leftover tags, so prose in angle brackets
@@ -195,8 +198,8 @@ NORMALISERS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def normalize_text(text: str, cfg: dict[str, Any]) -> tuple[str, list[str]]:
-    """Apply the normalisers ``cfg`` (``Clean.model_dump()``) switches on; also name those that changed it."""
+def normalize_text(text: str, cfg: Clean) -> tuple[str, list[str]]:
+    """Apply the normalisers ``cfg`` (the recipe's ``clean`` section) switches on; also name those that changed it."""
     touched = []
     # A later step can expose work for an earlier one: NFKC makes "&#65;" from "＆#65;", and even
     # whitespace does (" #39;" from "\t#39;", mojibake "Ã " from "Ã\u3000"). So every changed text
@@ -204,7 +207,7 @@ def normalize_text(text: str, cfg: dict[str, Any]) -> tuple[str, list[str]]:
     for _ in range(3):
         start = text
         for name, fn in NORMALISERS:
-            setting = cfg[name]
+            setting = getattr(cfg, name)
             if not setting or setting == "none":
                 continue
             new = unicodedata.normalize(setting, text) if name == "unicode" else fn(text)
@@ -217,11 +220,11 @@ def normalize_text(text: str, cfg: dict[str, Any]) -> tuple[str, list[str]]:
     return text, touched
 
 
-def normalize_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, list]:
+def normalize_batch(batch: dict[str, list], *, cfg: Clean) -> dict[str, list]:
     """Normalise the ``text`` of a batch; ``_touched`` lists the normalisers that changed each row."""
     texts, touched = [], []
-    for text in batch["text"]:
+    for text in batch[schema.TEXT]:
         new, names = normalize_text(text or "", cfg)
         texts.append(new)
         touched.append(names)
-    return {"text": texts, "_touched": touched}
+    return {schema.TEXT: texts, schema.TOUCHED: touched}

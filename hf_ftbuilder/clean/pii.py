@@ -12,6 +12,9 @@ import ipaddress
 import re
 from typing import Any
 
+from .. import schema
+from ..config import Pii
+
 __all__ = ["PII_TYPES", "luhn_ok", "iban_ok", "redact_batch", "redact_text"]
 
 PII_TYPES = ("email", "card", "iban", "ip", "phone")  # cards and IBANs before phones: they look alike
@@ -123,15 +126,15 @@ def _sub(pattern: re.Pattern[str], replace: Any, text: str) -> str:
     return "".join(out) + text[done:] if out else text
 
 
-def redact_text(text: str, cfg: dict[str, Any]) -> tuple[str, dict[str, int]]:
-    """Replace the PII types switched on in ``cfg`` (``Pii.model_dump()``); count matches per type.
+def redact_text(text: str, cfg: Pii) -> tuple[str, dict[str, int]]:
+    """Replace the PII types switched on in ``cfg`` (``clean.pii``); count matches per type.
 
     With ``action: keep`` the text is returned unchanged and only the counts are made.
     """
     counts: dict[str, int] = {}
     out = text
     for kind in PII_TYPES:
-        if not cfg.get(kind):
+        if not getattr(cfg, kind):
             continue
         patterns = (_IPV4, _IPV6) if kind == "ip" else (_CHECKS[kind][0],)
         check = _CHECKS[kind][1]
@@ -150,15 +153,15 @@ def redact_text(text: str, cfg: dict[str, Any]) -> tuple[str, dict[str, int]]:
                 return _PLACEHOLDER[kind] + rest
 
             out = _sub(pattern, replace, out)
-    return (text if cfg.get("action") == "keep" else out), counts
+    return (text if cfg.action == "keep" else out), counts
 
 
-def redact_batch(batch: dict[str, list], *, cfg: dict[str, Any]) -> dict[str, list]:
+def redact_batch(batch: dict[str, list], *, cfg: Pii) -> dict[str, list]:
     """Redact a batch; ``_pii`` holds each row's matched types (one entry per match)."""
     texts, found, reasons = [], [], []
-    for text in batch["text"]:
+    for text in batch[schema.TEXT]:
         new, counts = redact_text(text, cfg)
         texts.append(new)
         found.append([kind for kind, n in counts.items() for _ in range(n)])
-        reasons.append("pii" if counts and cfg.get("action") == "drop" else None)
-    return {"text": texts, "_pii": found, "drop_reason": reasons}
+        reasons.append("pii" if counts and cfg.action == "drop" else None)
+    return {schema.TEXT: texts, schema.PII_FOUND: found, schema.DROP_REASON: reasons}

@@ -100,20 +100,20 @@ def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int,
     engine = engine or LocalEngine()
     texts = ds.select_columns([schema.TEXT])
     counts = engine.map(texts, text_stats.row_stats_batch, remove_columns=[schema.TEXT],
-                        features=Features({"_chars": Value("int64"), "_words": Value("int64")}),
+                        features=Features({schema.CHARS: Value("int64"), schema.WORDS: Value("int64")}),
                         desc="report: count words")
     table = counts.with_format("arrow")[:]
-    chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in ("_chars", "_words"))
+    chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in (schema.CHARS, schema.WORDS))
     out = {"rows": ds.num_rows, "characters": int(chars.sum()), "words": int(words.sum())}
     if tokenizer is not None:
         rows = _sample(np.zeros(ds.num_rows, dtype=np.int64), token_sample, seed, 0)
         sample = texts.select(rows) if len(rows) < ds.num_rows else texts
         tokens = engine.map_model(
             sample, text_stats.TokenCounts, init_kwargs={"tokenizer": tokenizer},
-            features=Features({"_tokens": Value("int64")}), remove_columns=[schema.TEXT],
+            features=Features({schema.TOKENS: Value("int64")}), remove_columns=[schema.TEXT],
             desc="report: count tokens", batch_size=1000,
             fingerprint=Hasher.hash([sample._fingerprint, "tokens", tokenizer]),
-        ).with_format("arrow")["_tokens"].to_numpy(zero_copy_only=False)
+        ).with_format("arrow")[schema.TOKENS].to_numpy(zero_copy_only=False)
         if len(rows) < ds.num_rows:
             sampled_chars = int(chars[rows].sum())
             out["tokens"] = round(int(tokens.sum()) * out["characters"] / sampled_chars) if sampled_chars else 0

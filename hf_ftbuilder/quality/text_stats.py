@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import schema
 from ..embedder import resolve_model
 
 __all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "row_stats_batch", "size"]
@@ -49,8 +50,8 @@ def _word_ids(text: str, vocabulary: dict[str, int]) -> np.ndarray:
 def row_stats_batch(batch: dict[str, list]) -> dict[str, list]:
     """Characters and words of each row: only these integers leave the dataset, and sizes and
     length figures are sums and percentiles of them, so the report never holds the texts."""
-    texts = batch["text"]
-    return {"_chars": [len(t) for t in texts], "_words": [word_count(t) for t in texts]}
+    texts = batch[schema.TEXT]
+    return {schema.CHARS: [len(t) for t in texts], schema.WORDS: [word_count(t) for t in texts]}
 
 
 class TokenCounts:
@@ -70,7 +71,7 @@ class TokenCounts:
             backend.no_truncation()
             backend.no_padding()
             self._backend = backend
-        return {"_tokens": [len(e) for e in self._backend.encode_batch(batch["text"], add_special_tokens=False)]}
+        return {schema.TOKENS: [len(e) for e in self._backend.encode_batch(batch[schema.TEXT], add_special_tokens=False)]}
 
 
 def size(texts: list[str], tokenizer: Any | None) -> dict[str, int]:
