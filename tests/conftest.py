@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import datasets
 import pytest
 import yaml
 from hypothesis import settings
+
+from hf_ftbuilder.embedder import Embedder
+
+from .tiny_models import build_tiny_nli
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60)
 settings.load_profile("ci")
@@ -72,3 +77,104 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
                           "-o", str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert run.returncode == 0, run.stderr
     return out, run
+
+
+# --- shared builders ------------------------------------------------------------------------------
+
+#: The planted topic corpus of the pipeline, CLI and write tests.
+TOPICS = ["world", "sports", "tech"]
+
+
+def plant_corpus(folder: Path) -> dict[str, list[int]]:
+    """30 distinct rows per topic, then planted noise; returns the line numbers of each plant."""
+    lines = []
+    for i in range(90):
+        topic = TOPICS[i % 3]
+        lines.append({"text": f"Story {i} about {topic}: item {i * 7} happened.", "label": topic, "gold": i})
+    plants = {"exact_duplicate": [], "empty": [], "unknown_label": []}
+    for src in (0, 4, 8):  # case and spacing variants of earlier rows
+        plants["exact_duplicate"].append(len(lines))
+        lines.append({"text": "  " + lines[src]["text"].upper() + "  ", "label": lines[src]["label"], "gold": -1})
+    for _ in range(2):
+        plants["empty"].append(len(lines))
+        lines.append({"text": " <br> &nbsp; ", "label": "world", "gold": -2})
+    plants["unknown_label"].append(len(lines))
+    lines.append({"text": "A story with a label nobody asked for.", "label": "gossip", "gold": -3})
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return plants
+
+
+def recipe_dict(**overrides) -> dict:
+    recipe = {
+        "name": "planted",
+        "seed": 13,
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "label": {"method": "column", "column": "label", "labels": TOPICS},
+        "card": {"pretty_name": "Planted topics", "license": "cc0-1.0", "language": ["en"]},
+        "report": LIGHT_REPORT,
+    }
+    recipe.update(overrides)
+    return recipe
+
+
+
+# --- the models, loaded once a session ----------------------------------------------------------
+
+SENTENCES = {
+    "sports": [
+        "The striker scored twice as the home team won the league match.",
+        "The coach praised his players after the football final.",
+        "She won the tennis championship in three sets.",
+        "The basketball team lost in overtime after a late three-pointer.",
+        "Fans filled the stadium for the derby on Saturday.",
+        "The goalkeeper saved a penalty in the last minute of the game.",
+        "The marathon runner broke the course record by a minute.",
+        "The cricket side declared after scoring four hundred runs.",
+    ],
+    "cooking": [
+        "Bake the bread in a hot oven until the crust is golden.",
+        "Whisk the eggs with sugar and fold in the flour gently.",
+        "Simmer the tomato sauce with garlic and fresh basil.",
+        "This recipe for chocolate cake needs butter and cocoa.",
+        "Season the soup with salt and pepper before serving.",
+        "Knead the dough for ten minutes and let it rise.",
+        "Roast the vegetables with olive oil and rosemary.",
+        "Chop the onions finely and fry them until soft.",
+    ],
+    "space": [
+        "The rocket carried a new satellite into orbit around Earth.",
+        "Astronauts on the space station ran experiments in microgravity.",
+        "The telescope photographed a distant galaxy.",
+        "NASA plans to land a crew on the Moon again.",
+        "The probe sent back images of the surface of Mars.",
+        "A comet will pass close to the Sun next spring.",
+        "The launch was delayed by high winds at the spaceport.",
+        "Scientists found a planet orbiting a nearby star.",
+    ],
+}
+SENTENCE_TOPICS = list(SENTENCES)
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory) -> Embedder:
+    """The offline MiniLM, loaded once for the session, with its own vector cache."""
+    return Embedder(cache_dir=tmp_path_factory.mktemp("embed-cache"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_nli(tmp_path_factory) -> Path:
+    keywords = {
+        "sports": ["football", "goal"],
+        "business": ["stocks", "market"],
+        "science": ["atoms", "physics"],
+        "politics": ["election", "senate"],
+    }
+    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli"), keywords)
+
+
+def topic_corpus(folder: Path) -> list[dict]:
+    rows = [{"text": t, "gold": topic} for k in range(8) for topic in SENTENCE_TOPICS for t in [SENTENCES[topic][k]]]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return rows
+
+

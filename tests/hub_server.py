@@ -282,10 +282,10 @@ class _HTTPServer(ThreadingHTTPServer):
 # (methods, regex on the raw URL path, handler method); the first match wins. Groups are URL-decoded
 # and passed as keyword arguments: t (models/datasets/...), ns/name (the repo id), rev, path, ...
 _ROUTES = [(methods, re.compile(rx), name) for methods, rx, name in [
-    ({"POST"}, rf"^/api/repos/create$", "_create_repo"),
-    ({"DELETE"}, rf"^/api/repos/delete$", "_delete_repo"),
-    ({"GET"}, rf"^/api/whoami-v2$", "_whoami"),
-    ({"POST"}, rf"^/api/validate-yaml$", "_validate_yaml"),
+    ({"POST"}, r"^/api/repos/create$", "_create_repo"),
+    ({"DELETE"}, r"^/api/repos/delete$", "_delete_repo"),
+    ({"GET"}, r"^/api/whoami-v2$", "_whoami"),
+    ({"POST"}, r"^/api/validate-yaml$", "_validate_yaml"),
     ({"GET"}, rf"^/api/{_T}/{_REPO}(?:/revision/(?P<rev>[^/]+))?$", "_repo_info"),
     ({"POST"}, rf"^/api/{_T}/{_REPO}/preupload/(?P<rev>[^/]+)$", "_preupload"),
     ({"POST"}, rf"^/api/{_T}/{_REPO}/commit/(?P<rev>[^/]+)$", "_commit"),

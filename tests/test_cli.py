@@ -11,7 +11,7 @@ import yaml
 import hf_ftbuilder
 from hf_ftbuilder.cli import main
 
-from .test_pipeline import plant_corpus, recipe_dict
+from .conftest import plant_corpus, recipe_dict
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -95,6 +95,8 @@ def test_the_builds_recipe_yaml_rebuilds_the_same_files(demo: Path, tmp_path: Pa
     (tmp_path / "data").mkdir()
     shutil.copy(REPO / "dataset_scripts" / "data" / "sms_spam.csv", tmp_path / "data" / "sms_spam.csv")
     shutil.copy(demo / "recipe.yaml", tmp_path / "recipe.yaml")
+    # The original recipe's folder has its cache beside it too (.ftbuild/demo): so does this one.
+    (tmp_path / ".ftbuild").symlink_to(REPO / "dataset_scripts" / ".ftbuild")
     again = hf_ftbuilder.build(tmp_path / "recipe.yaml", output_dir=tmp_path / "elsewhere").output_dir
     data = sorted(p.relative_to(demo).as_posix() for p in (demo / "data").glob("*.parquet"))
     assert data == sorted(p.relative_to(again).as_posix() for p in (again / "data").glob("*.parquet"))

@@ -14,41 +14,7 @@ import hf_ftbuilder
 from hf_ftbuilder import write as write_module
 from hf_ftbuilder.errors import ConfigError, OutputError
 
-from .conftest import DATA, LIGHT_REPORT
-
-TOPICS = ["world", "sports", "tech"]
-
-
-def plant_corpus(folder: Path) -> dict[str, list[int]]:
-    """30 distinct rows per topic, then planted noise; returns the line numbers of each plant."""
-    lines = []
-    for i in range(90):
-        topic = TOPICS[i % 3]
-        lines.append({"text": f"Story {i} about {topic}: item {i * 7} happened.", "label": topic, "gold": i})
-    plants = {"exact_duplicate": [], "empty": [], "unknown_label": []}
-    for src in (0, 4, 8):  # case and spacing variants of earlier rows
-        plants["exact_duplicate"].append(len(lines))
-        lines.append({"text": "  " + lines[src]["text"].upper() + "  ", "label": lines[src]["label"], "gold": -1})
-    for _ in range(2):
-        plants["empty"].append(len(lines))
-        lines.append({"text": " <br> &nbsp; ", "label": "world", "gold": -2})
-    plants["unknown_label"].append(len(lines))
-    lines.append({"text": "A story with a label nobody asked for.", "label": "gossip", "gold": -3})
-    (folder / "corpus.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
-    return plants
-
-
-def recipe_dict(**overrides) -> dict:
-    recipe = {
-        "name": "planted",
-        "seed": 13,
-        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
-        "label": {"method": "column", "column": "label", "labels": TOPICS},
-        "card": {"pretty_name": "Planted topics", "license": "cc0-1.0", "language": ["en"]},
-        "report": LIGHT_REPORT,
-    }
-    recipe.update(overrides)
-    return recipe
+from .conftest import DATA, LIGHT_REPORT, TOPICS, plant_corpus, recipe_dict
 
 
 @pytest.fixture

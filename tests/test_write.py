@@ -16,8 +16,7 @@ import hf_ftbuilder
 from hf_ftbuilder.atomic_dir import CRASH_POINTS, recover
 from hf_ftbuilder.cli import main
 
-from .conftest import LIGHT_REPORT
-from .test_pipeline import plant_corpus, recipe_dict
+from .conftest import LIGHT_REPORT, plant_corpus, recipe_dict
 
 
 def _files(folder: Path) -> dict[str, bytes]:

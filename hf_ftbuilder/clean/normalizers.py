@@ -98,7 +98,7 @@ def _html(text: str) -> str:
 # escapes open with \x1b; the controls it drops are U+00-08, U+0B, U+0E-1F, U+7F and some non-ASCII
 # ones; C1 controls; surrogates), and the mojibake repair changes a line only when its detector
 # flags it, which every pattern of the detector needs a character outside this set for
-# (tests/test_clean_fast_paths.py checks that against ftfy's own regex). So ftfy runs only on the
+# (tests/clean/test_fast_paths.py checks that against ftfy's own regex). So ftfy runs only on the
 # lines that have any other character.
 _FTFY_WORK = re.compile(r"[^\t\n\x0c\r -~\xa0\u2013\u2014\u2018\u2019\u201c\u201d\u2026]")
 # Lines up to this long are remembered: the second round of normalize_text passes most lines

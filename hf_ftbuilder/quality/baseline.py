@@ -67,7 +67,7 @@ class _TfidfLogReg:
 
     What a TfidfVectorizer fitted on the training rows does, on hashed counts: terms the training
     rows lack are left out of every row before the L2 norm. Kept in, they shrink a held-out row's
-    known terms and make the model less sure of it (on tests/test_report.py's planted flips, 9 of
+    known terms and make the model less sure of it (on tests/quality/test_report.py's planted flips, 9 of
     12 found instead of 11).
     """
 

@@ -1,4 +1,4 @@
-"""Labelling with people in the loop: KMeans clusters named once, and annotation round trips."""
+"""label.method: manual: annotation round trips (CSV, JSONL, Label Studio), majority votes, model suggestions."""
 
 from __future__ import annotations
 
@@ -9,20 +9,23 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 import hf_ftbuilder
 from hf_ftbuilder.cli import main
-from hf_ftbuilder.errors import ConfigError, SourceError
+from hf_ftbuilder.errors import SourceError
 
-from .conftest import LIGHT_REPORT
+from ..conftest import LIGHT_REPORT, SENTENCE_TOPICS, topic_corpus
 
 WORDS = {
     "sports": "football match goal team league coach striker referee stadium season".split(),
     "cooking": "recipe oven flour bake sugar butter dough simmer garlic kitchen".split(),
     "space": "rocket orbit planet nasa astronaut launch satellite telescope galaxy moon".split(),
 }
+
+
 FILLER = "the a of and today people said new year after".split()
+
+
 TOPICS = list(WORDS)
 
 
@@ -47,117 +50,6 @@ def read_split_rows(out: Path) -> list[dict]:
     for file in sorted((out / "data").glob("*.parquet")):
         rows += pq.read_table(file).to_pylist()
     return rows
-
-
-# --- kmeans -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clustered(tmp_path: Path, write_recipe):
-    write_jsonl(tmp_path / "corpus.jsonl", topic_rows(20, seed=1))
-    recipe = {
-        "name": "topics",
-        "report": LIGHT_REPORT,
-        "seed": 7,
-        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
-        "dedup": {"near": {"enabled": False}},
-        "label": {"method": "kmeans", "kmeans": {"k_range": [2, 6]}},
-    }
-    return tmp_path, recipe, write_recipe
-
-
-def test_kmeans_round_trip(clustered) -> None:
-    folder, recipe, write_recipe = clustered
-    path = write_recipe(recipe)
-
-    # 1. First build: clusters chosen by silhouette, named cluster_<id>, written for a person.
-    first = hf_ftbuilder.build(path, output_dir=folder / "out", progress=False)
-    review = yaml.safe_load((folder / "out" / "review" / "clusters.yaml").read_text())
-    assert sorted(review) == [0, 1, 2]
-    assert all(entry["size"] == 20 and entry["name"] is None for entry in review.values())
-    assert first.dataset["train"].features["label"].names == ["cluster_0", "cluster_1", "cluster_2"]
-    md = (folder / "out" / "review" / "clusters.md").read_text()
-    assert md.count("## Cluster ") == 3
-    topic_of = {}
-    for cluster, entry in review.items():
-        assert len(entry["examples"]) == 5
-        votes = {t: sum(w in entry["terms"] for w in WORDS[t]) for t in TOPICS}
-        topic_of[cluster] = max(votes, key=votes.get)
-        assert votes[topic_of[cluster]] >= 5  # the distinguishing terms are the topic's words
-    assert sorted(topic_of.values()) == sorted(TOPICS)
-    rows = read_split_rows(folder / "out")
-    for row in rows:  # each cluster is one planted topic
-        assert topic_of[int(row["label_source"].split(":")[1])] == row["gold"]
-
-    # 2. The person names the clusters (and drops one) in a copy of clusters.yaml beside the recipe.
-    for cluster, entry in review.items():
-        entry["name"] = "drop" if topic_of[cluster] == "cooking" else topic_of[cluster]
-    (folder / "names.yaml").write_text(yaml.safe_dump(review))
-    recipe["label"]["cluster_names"] = "names.yaml"
-    path = write_recipe(recipe)
-    named = hf_ftbuilder.build(path, output_dir=folder / "named", progress=False)
-    names = named.dataset["train"].features["label"].names
-    assert names == ["space", "sports"]
-    rows = read_split_rows(folder / "named")
-    assert len(rows) == 40
-    assert all(names[row["label"]] == row["gold"] for row in rows)
-    label_stage = next(s for s in named.stages if s.name == "label")
-    assert label_stage.dropped == {"dropped_cluster": 20}
-    assert pq.read_table(folder / "named" / "dropped" / "label.parquet").num_rows == 20
-
-    # 3. Rerun: the same ids, the same bytes.
-    again = hf_ftbuilder.build(path, output_dir=folder / "again", progress=False)
-    assert again.quality["stages"] == named.quality["stages"]
-    for file in (folder / "named" / "data").glob("*.parquet"):
-        assert file.read_bytes() == (folder / "again" / "data" / file.name).read_bytes()
-
-    # 4. New rows: they join the clusters the person already named; the clusterer is not refitted.
-    saved = next((folder / ".ftbuild" / "topics" / "label").glob("kmeans-*.pkl"))
-    mtime = saved.stat().st_mtime_ns
-    write_jsonl(folder / "corpus.jsonl", topic_rows(20, seed=1) + topic_rows(5, seed=99, start=1000))
-    grown = hf_ftbuilder.build(path, output_dir=folder / "grown", progress=False)
-    assert saved.stat().st_mtime_ns == mtime
-    rows = read_split_rows(folder / "grown")
-    assert len(rows) == 50
-    assert all(names[row["label"]] == row["gold"] for row in rows)
-    assert sum(r["text"].endswith(tuple(f" {n}" for n in range(1000, 1015))) for r in rows) == 10
-    assert grown.quality["stages"][4]["details"]["kmeans"]["sizes"] == [25, 25, 25]
-
-
-def test_kmeans_fixed_k(clustered) -> None:
-    folder, recipe, write_recipe = clustered
-    recipe["label"]["kmeans"] = {"k": 4}
-    result = hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", until="label", progress=False)
-    assert result.dataset["train"].features["label"].names == [f"cluster_{i}" for i in range(4)]
-    assert result.quality["stages"][-2]["details"]["kmeans"]["silhouette"] == {}
-
-
-@pytest.mark.parametrize(
-    ("mapping", "message"),
-    [
-        ({0: "sports", 1: "space", 2: "cooking", 7: "space"}, r"cluster 7 does not exist \(clusters are 0\.\.2\)"),
-        ({0: "sports", 1: "space"}, r"clusters \[2\] have no name"),
-        ({0: "sports", 1: "space", 2: {"name": None}}, r"cluster 2 has no name"),
-        ({0: "sports", 1: "space", 2: "gossip"}, r"cluster 2 is named 'gossip', not one of \['sports', 'space', 'cooking'\]"),
-    ],
-)
-def test_bad_cluster_names_are_one_line_errors(clustered, mapping, message) -> None:
-    folder, recipe, write_recipe = clustered
-    recipe["label"].update({"kmeans": {"k": 3}, "cluster_names": "names.yaml", "labels": ["sports", "space", "cooking"]})
-    (folder / "names.yaml").write_text(yaml.safe_dump(mapping))
-    with pytest.raises(ConfigError, match=r"^label\.cluster_names: .*names\.yaml: " + message):
-        hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", progress=False)
-    assert not (folder / "out").exists()
-
-
-def test_missing_cluster_names_file(clustered) -> None:
-    folder, recipe, write_recipe = clustered
-    recipe["label"]["cluster_names"] = "nowhere.yaml"
-    with pytest.raises(SourceError, match=r"label\.cluster_names: .*nowhere\.yaml: file not found"):
-        hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", progress=False)
-
-
-# --- manual -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -275,3 +167,39 @@ def test_label_studio_export_that_is_not_a_list(annotated) -> None:
     recipe["label"]["annotations"] = "done.json"
     with pytest.raises(SourceError, match=r"a Label Studio export is a JSON list of tasks"):
         hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", progress=False)
+
+
+def test_manual_with_suggestions_reports_agreement(tmp_path, write_recipe, minilm) -> None:
+    rows = topic_corpus(tmp_path)
+    recipe = {
+        "name": "suggested",
+        "report": LIGHT_REPORT,
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "label": {"method": "manual", "labels": SENTENCE_TOPICS, "suggest": "embedding"},
+    }
+    path = write_recipe(recipe)
+    (tasks_file,) = hf_ftbuilder.export_tasks(path, fmt="jsonl", progress=False)
+    tasks = [json.loads(line) for line in tasks_file.read_text().splitlines()]
+    gold = {r["text"]: r["gold"] for r in rows}
+    assert all(t["suggestion"] == gold[t["text"]] and 0 < t["suggestion_score"] <= 1 for t in tasks)
+    # People label the first 12 tasks: 9 as suggested, 3 with another label (they disagree with the model).
+    wrong = {"sports": "space", "space": "cooking", "cooking": "sports"}
+    done = [{"id": t["id"], "label": t["suggestion"] if k < 9 else wrong[t["suggestion"]]} for k, t in enumerate(tasks[:12])]
+    (tmp_path / "done.jsonl").write_text("".join(json.dumps(d) + "\n" for d in done), encoding="utf-8")
+    recipe["label"]["annotations"] = "done.jsonl"
+    result = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "out", until="label", progress=False)
+    details = result.stages[-2].details
+    assert details["annotations"]["agreement"]["rows"] == 12
+    assert details["annotations"]["agreement"]["accuracy"] == 0.75
+    from sklearn.metrics import cohen_kappa_score
+
+    names = SENTENCE_TOPICS
+    suggested = [names.index(t["suggestion"]) for t in tasks[:12]]
+    human = [names.index(d["label"]) for d in done]
+    assert details["annotations"]["agreement"]["cohen_kappa"] == round(cohen_kappa_score(human, suggested), 6)
+    ds = result.dataset["train"]
+    sources = dict(zip(ds["id"], ds["label_source"]))
+    assert [sources[d["id"]] for d in done] == ["human"] * 12
+    assert sum(s.startswith("embedding:") for s in sources.values()) == 12  # the model labels the rest
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Model suggestions agreed with people on 12 rows: accuracy 0.75" in card

@@ -303,7 +303,7 @@ def test_rebuild_with_unchanged_clean_section_recomputes_nothing(tmp_path, write
 
     import hf_ftbuilder
 
-    from .test_pipeline import plant_corpus, recipe_dict
+    from ..conftest import plant_corpus, recipe_dict
 
     plant_corpus(tmp_path)
     computed: list[str] = []

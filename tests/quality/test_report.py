@@ -21,7 +21,7 @@ from hf_ftbuilder.config import parse_config
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.quality import METRIC_PATH, baseline, text_stats
 
-from .conftest import REPO
+from ..conftest import REPO
 
 WORDS = {
     "sports": "football match goal team league coach striker referee stadium season".split(),

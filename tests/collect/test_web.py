@@ -27,8 +27,8 @@ from hf_ftbuilder.collect.web import _parse_sitemap, sitemap
 from hf_ftbuilder.config import Fetch, SitemapSource, load_config
 from hf_ftbuilder.context import StageContext
 
-from .conftest import LIGHT_REPORT
-from .web_server import serve
+from ..conftest import LIGHT_REPORT
+from ..web_server import serve
 
 FAST = {"delay": 0.0, "concurrency": 4, "connect_timeout": 0.5, "timeout": 0.5, "retries": 2,
         "backoff": 0.01, "max_backoff": 1.0, "max_bytes": 2_000_000}

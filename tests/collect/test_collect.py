@@ -15,7 +15,7 @@ from hf_ftbuilder.config import Collect, parse_config
 from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import ConfigError, SourceError, StageError
 
-from .conftest import DATA
+from ..conftest import DATA
 
 
 def _sources(*sources: dict):
