@@ -8,7 +8,6 @@ directory.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import date
 from pathlib import Path
@@ -30,6 +29,7 @@ from pydantic import (
 from ._version import __version__
 from .errors import ConfigError
 from .hub_metadata import check_metadata, known_languages, known_licenses
+from .readers import file_sha256
 
 __all__ = [
     "LABEL_METHODS",
@@ -876,7 +876,7 @@ class Recipe(_Section):
         for path in self.referenced_files():
             full = self.base_dir / path
             if full.is_file():
-                files.setdefault(path, _sha256(full))
+                files.setdefault(path, file_sha256(full))
         lines = [
             f"# The resolved recipe of {self.name} (hf_ftbuilder {__version__}): every default filled in.",
             "# Placed where the original recipe was, `ftbuild build recipe.yaml` rebuilds this dataset.",
@@ -926,14 +926,6 @@ def _without_secrets(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_secrets(v) for k, v in value.items()}
     return value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 #: The tagged unions of the recipe: the key that holds one, and its tags.

@@ -22,7 +22,7 @@ from . import schema
 from .errors import SourceError
 
 __all__ = [
-    "CHUNK_ROWS", "file_digest", "iter_csv", "iter_jsonl", "iter_parquet", "list_files", "read_bytes", "read_csv",
+    "CHUNK_ROWS", "file_digest", "file_sha256", "iter_csv", "iter_jsonl", "iter_parquet", "list_files", "read_bytes", "read_csv",
     "read_jsonl", "read_parquet", "read_text_dir",
 ]
 
@@ -251,7 +251,8 @@ def list_files(root: Path, patterns: Iterable[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read a megabyte at a time; a missing file is a SourceError naming it."""
     digest = hashlib.sha256()
     with _open(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -275,7 +276,7 @@ def read_text_dir(root: Path, *, pattern: str, encoding: str,
         rel = path.relative_to(root).as_posix()
         if max_row_chars is not None and path.stat().st_size > 4 * max_row_chars:
             text = None
-            digests[rel] = _file_sha256(path)
+            digests[rel] = file_sha256(path)
         else:
             data = read_bytes(path)
             text = _decode(data, path, encoding)

@@ -178,3 +178,20 @@ def topic_corpus(folder: Path) -> list[dict]:
     return rows
 
 
+# --- near-duplicate texts (dedup and minhash) ----------------------------------------------------
+
+#: A 110-word news paragraph that near copies are made of.
+BASE = ("The committee met on Tuesday to review the bridge plan, which has been debated for months by residents "
+        "who want more detail about the timetable, the cost and the closures that the works will bring to the "
+        "old town and to the river path that runs beside it. Engineers told the meeting that the supports are "
+        "older than the records show, that divers found cracks in two of the piers last winter, and that a "
+        "temporary crossing could open in the spring if the county agrees to share the cost with the city and "
+        "the contractor can find enough steel before the summer.")
+
+
+def edit(text: str, positions: list[int], word: str = "zebra") -> str:
+    """The text with the words at ``positions`` replaced by ``word``."""
+    words = text.split()
+    for p in positions:
+        words[p] = word
+    return " ".join(words)

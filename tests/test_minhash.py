@@ -24,19 +24,7 @@ from hf_ftbuilder.minhash import (
 )
 from hf_ftbuilder.text_norm import normalize_for_hash, text_hash
 
-BASE = ("The committee met on Tuesday to review the bridge plan, which has been debated for months by residents "
-        "who want more detail about the timetable, the cost and the closures that the works will bring to the "
-        "old town and to the river path that runs beside it. Engineers told the meeting that the supports are "
-        "older than the records show, that divers found cracks in two of the piers last winter, and that a "
-        "temporary crossing could open in the spring if the county agrees to share the cost with the city and "
-        "the contractor can find enough steel before the summer.")  # 110 words
-
-
-def edit(text: str, positions: list[int], word: str = "zebra") -> str:
-    words = text.split()
-    for p in positions:
-        words[p] = word
-    return " ".join(words)
+from .conftest import BASE, edit
 
 
 def test_normalised_text_ignores_case_width_and_spacing() -> None:

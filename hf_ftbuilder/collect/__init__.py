@@ -48,7 +48,7 @@ from ..config import (
 from ..context import StageContext
 from ..errors import SourceError, StageError
 from ..memory import release_mapped_pages
-from ..readers import iter_csv, iter_jsonl, iter_parquet, read_text_dir
+from ..readers import file_sha256, iter_csv, iter_jsonl, iter_parquet, read_text_dir
 from ..stats import StageStats, split_dropped
 from . import web
 from .fetch import Fetcher, HttpFetcher
@@ -216,20 +216,12 @@ def _read_source(
         for path in _expand(src.path, base_dir):
             rel = _rel(path, base_dir)
             table = _too_long_rows(_warc_table(path, rel), max_row_chars)
-            digests[rel] = _file_sha256(path)
+            digests[rel] = file_sha256(path)
             if table.num_rows:
                 tables.append(table)
     else:  # pragma: no cover - the config union admits no other type
         raise SourceError(f"sources[{index}]: unsupported source type {src.type!r}")
     yield from tables
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _WEB_FIELDS = {
@@ -432,7 +424,7 @@ def _collect(
             if isinstance(src, UrlsSource):
                 pages = web.urls(src, Path(base_dir), fetcher)
                 if src.path:
-                    inputs[_rel(Path(base_dir) / src.path, Path(base_dir))] = _file_sha256(Path(base_dir) / src.path)
+                    inputs[_rel(Path(base_dir) / src.path, Path(base_dir))] = file_sha256(Path(base_dir) / src.path)
             elif isinstance(src, SitemapSource):
                 pages = web.sitemap(src, fetcher)
             else:

@@ -37,6 +37,10 @@ __all__ = ["dedup", "exact", "near"]
 
 logger = logging.getLogger(__name__)
 
+def _ordered(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
 def _keeper(members: list[int], lengths: list[int] | None) -> int:
     if lengths is None:
         return min(members)
@@ -185,10 +189,16 @@ def _near(
     for members in clusters:
         keep = _keeper(members, lengths)
         to_keeper += [(m, keep) for m in members if m != keep]
-    # Each removed row's Jaccard with the row kept in its place (in a chain, not a pair LSH found).
-    kept_sims = verify_pairs(np.array(to_keeper, dtype=np.int64).reshape(-1, 2), [ds], near.ngram)
+    # Each removed row's Jaccard with the row kept in its place: most such pairs were verified
+    # above (candidate pairs are ordered, i < j); only rows that joined through a chain need
+    # their Jaccard with the keeper computed.
+    known = {(i - n_ref, j - n_ref): sim for i, j, sim in verified if i >= n_ref}
+    chained = sorted({_ordered(m, keep) for m, keep in to_keeper} - known.keys())
+    found = verify_pairs(np.array(chained, dtype=np.int64).reshape(-1, 2), [ds], near.ngram)
+    known.update(zip(chained, found.tolist()))
+    kept_sims = [known[_ordered(m, keep)] for m, keep in to_keeper]
     removed: list[tuple[int, int, float]] = []
-    for (m, keep), sim in zip(to_keeper, kept_sims.tolist()):
+    for (m, keep), sim in zip(to_keeper, kept_sims):
         reason[m], dup_of[m], similarity[m] = "near_duplicate", keep, sim
         removed.append((m, keep, sim))
     details["near"] = {

@@ -9,23 +9,9 @@ from hf_ftbuilder.config import Dedup, NearDedup, parse_config
 from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.dedup import dedup, exact, near
 from hf_ftbuilder.errors import ConfigError
-from hf_ftbuilder.minhash import (
-    jaccard,
-    shingles,
-)
+from hf_ftbuilder.minhash import jaccard, shingles
 
-BASE = ("The committee met on Tuesday to review the bridge plan, which has been debated for months by residents "
-        "who want more detail about the timetable, the cost and the closures that the works will bring to the "
-        "old town and to the river path that runs beside it. Engineers told the meeting that the supports are "
-        "older than the records show, that divers found cracks in two of the piers last winter, and that a "
-        "temporary crossing could open in the spring if the county agrees to share the cost with the city and "
-        "the contractor can find enough steel before the summer.")  # 110 words
-
-def edit(text: str, positions: list[int], word: str = "zebra") -> str:
-    words = text.split()
-    for p in positions:
-        words[p] = word
-    return " ".join(words)
+from ..conftest import BASE, edit
 
 
 def test_planted_exact_duplicates_keep_first_and_say_of_what(make_dataset) -> None:

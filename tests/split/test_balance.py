@@ -6,8 +6,6 @@ import json
 import random
 from collections import Counter
 
-from datasets import ClassLabel, Dataset, Features, Value
-
 import hf_ftbuilder
 from hf_ftbuilder.config import Balance
 from hf_ftbuilder.context import StageContext
@@ -15,26 +13,13 @@ from hf_ftbuilder.split.augment import Augmenter, load_lexicon
 from hf_ftbuilder.split.balance import balance
 
 from ..conftest import LIGHT_REPORT
-
-NAMES = ["ham", "spam", "eggs"]
-
-VOCAB = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
-         "romeo sierra tango uniform victor whiskey xray yankee zulu one two three four five six seven eight nine "
-         "ten red green blue black white").split()
-
-def _dataset(texts: list[str], labels: list[int], **columns) -> Dataset:
-    features = {"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=NAMES)}
-    data = {"id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": labels}
-    for name, values in columns.items():
-        data[name] = values
-        features[name] = Value("string")
-    return Dataset.from_dict(data, features=Features(features))
+from .conftest import VOCAB, labelled
 
 
 def _imbalanced() -> dict:
     labels = [0] * 60 + [1] * 20 + [2] * 8
     texts = [f"the team said the new plan will help people find a good job today number {i}" for i in range(88)]
-    return {"train": _dataset(texts, labels), "validation": _dataset(texts[:6], [0, 1, 2, 0, 1, 2])}
+    return {"train": labelled(texts, labels), "validation": labelled(texts[:6], [0, 1, 2, 0, 1, 2])}
 
 
 def test_oversample_to_max_touches_train_only() -> None:

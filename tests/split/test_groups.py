@@ -6,31 +6,14 @@ import random
 
 import numpy as np
 import pytest
-from datasets import ClassLabel, Dataset, Features, Value
+from datasets import Dataset
 
 from hf_ftbuilder.config import GroupSplit, Leakage
 from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import StageError
 from hf_ftbuilder.split import split
 
-NAMES = ["ham", "spam", "eggs"]
-
-VOCAB = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
-         "romeo sierra tango uniform victor whiskey xray yankee zulu one two three four five six seven eight nine "
-         "ten red green blue black white").split()
-
-def _texts(n: int, seed: int, words: int = 30) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(VOCAB) for _ in range(words)) + f" n{i}" for i in range(n)]
-
-
-def _dataset(texts: list[str], labels: list[int], **columns) -> Dataset:
-    features = {"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=NAMES)}
-    data = {"id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": labels}
-    for name, values in columns.items():
-        data[name] = values
-        features[name] = Value("string")
-    return Dataset.from_dict(data, features=Features(features))
+from .conftest import NAMES, VOCAB, labelled, random_texts
 
 
 def _shares(labels: list[int]) -> np.ndarray:
@@ -41,7 +24,7 @@ def _families(n_families: int = 60, size: int = 4, seed: int = 5) -> tuple[Datas
     """Families of near duplicates (two words edited in a 40-word text), interleaved; labels by family."""
     rng = random.Random(seed)
     texts, family, labels = [], [], []
-    bases = _texts(n_families, seed, words=40)
+    bases = random_texts(n_families, seed, words=40)
     for member in range(size):
         for f, base in enumerate(bases):
             words = base.split()
@@ -50,7 +33,7 @@ def _families(n_families: int = 60, size: int = 4, seed: int = 5) -> tuple[Datas
             texts.append(" ".join(words))
             family.append(f)
             labels.append(f % 3)
-    return _dataset(texts, labels), family
+    return labelled(texts, labels), family
 
 
 def test_group_split_on_near_duplicates_keeps_families_together() -> None:
@@ -80,7 +63,7 @@ def test_group_split_by_column_keeps_class_shares() -> None:
     labels = [0] * 300 + [1] * 200 + [2] * 100
     rng.shuffle(labels)
     authors = [f"a{rng.randrange(150)}" if rng.random() < 0.7 else None for _ in labels]
-    ds = _dataset(_texts(600, 2), labels, author=authors)
+    ds = labelled(random_texts(600, 2), labels, author=authors)
     dd, _ = split(ds, GroupSplit(group_column="author"), context=StageContext(seed=1))
     by_split = {name: list(part["author"]) for name, part in dd.items()}
     for a in {x for x in authors if x}:

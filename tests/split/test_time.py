@@ -6,38 +6,21 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from datasets import ClassLabel, Dataset, Features, Value
+from datasets import Dataset
 
 from hf_ftbuilder.config import TimeSplit
 from hf_ftbuilder.context import StageContext
 from hf_ftbuilder.errors import StageError
 from hf_ftbuilder.split import split
 
-NAMES = ["ham", "spam", "eggs"]
-
-VOCAB = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec "
-         "romeo sierra tango uniform victor whiskey xray yankee zulu one two three four five six seven eight nine "
-         "ten red green blue black white").split()
-
-def _texts(n: int, seed: int, words: int = 30) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(VOCAB) for _ in range(words)) + f" n{i}" for i in range(n)]
-
-
-def _dataset(texts: list[str], labels: list[int], **columns) -> Dataset:
-    features = {"id": Value("string"), "text": Value("string"), "label": ClassLabel(names=NAMES)}
-    data = {"id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": labels}
-    for name, values in columns.items():
-        data[name] = values
-        features[name] = Value("string")
-    return Dataset.from_dict(data, features=Features(features))
+from .conftest import labelled, random_texts
 
 
 def _dated(n: int = 200) -> Dataset:
     rng = random.Random(3)
     start = date(2024, 1, 1)
     dates = [(start + timedelta(days=rng.randrange(365))).isoformat() for _ in range(n)]
-    return _dataset(_texts(n, 1), [i % 3 for i in range(n)], date=dates)
+    return labelled(random_texts(n, 1), [i % 3 for i in range(n)], date=dates)
 
 
 def _dates(ds: Dataset) -> list[date]:
