@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from datasets import Dataset
+from datasets import Dataset, Value
 
 from . import schema
+from .arrow_cache import add_columns
 
 __all__ = ["StageStats", "score_histogram", "split_dropped"]
 
@@ -44,6 +45,22 @@ class StageStats:
         if self.dropped:
             line += " (" + ", ".join(f"{k}={v}" for k, v in self.dropped.items()) + ")"
         return line
+
+    def drop(self, ds: Dataset, rows_by_reason: dict[str, list[int]]) -> None:
+        """Record rows of ``ds`` that the stage removed (positions per reason): counted per reason,
+        most first, and kept in input order with their ``drop_reason`` for ``dropped/``.
+
+        For stages that decide by position (split, balance) rather than by a ``drop_reason``
+        column (:func:`split_dropped`).
+        """
+        reason_of = {i: why for why, rows in rows_by_reason.items() for i in rows}
+        if not reason_of:
+            return
+        removed = sorted(reason_of)
+        self.dropped = {why: len(rows) for why, rows in sorted(rows_by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+                        if rows}
+        self.dropped_rows = add_columns(ds.select(removed), [(schema.DROP_REASON, [reason_of[i] for i in removed],
+                                                             Value("string"))])
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used in ``quality.json``'s ``stages`` list."""

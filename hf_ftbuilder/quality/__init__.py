@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from .. import extras, schema
@@ -40,7 +41,7 @@ from ..config import Report
 from ..context import StageContext
 from ..embedder import Embedder, resolve_model
 from ..engine import Engine, LocalEngine
-from ..memory import release
+from ..memory import release, release_mapped_pages
 from ..stats import StageStats
 from . import baseline as baseline_mod
 from . import text_stats
@@ -62,7 +63,7 @@ def split_counts(dd: DatasetDict) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {"num_rows": ds.num_rows}
         feature = ds.features.get(schema.LABEL)
         if isinstance(feature, ClassLabel):
-            counts = Counter(ds.with_format("arrow")[schema.LABEL].to_pylist())
+            counts = _value_counts(DatasetDict({name: ds}), schema.LABEL, skip_empty=False)
             entry["label_counts"] = {label: counts.get(i, 0) for i, label in enumerate(feature.names)}
         out[name] = entry
     return out
@@ -72,16 +73,20 @@ def _column(ds: Dataset, name: str) -> list[Any]:
     return ds.with_format("arrow")[name].to_pylist() if name in ds.column_names else []
 
 
-def _value_counts(dd: DatasetDict, name: str) -> Counter[str]:
-    """Non-empty values of a string column over every split, counted in Arrow."""
-    import pyarrow.compute as pc
+def _labels(ds: Dataset) -> np.ndarray:
+    """The ClassLabel indices of every row, read from Arrow (a Python list of a million ints is 36 MB)."""
+    return ds.with_format("arrow")[schema.LABEL].to_numpy(zero_copy_only=False).astype(np.int64)
 
-    out: Counter[str] = Counter()
+
+def _value_counts(dd: DatasetDict, name: str, *, skip_empty: bool = True) -> Counter[Any]:
+    """The values of a column over every split and their counts, counted in Arrow (no Python
+    object per row); empty and missing values left out unless ``skip_empty`` is off."""
+    out: Counter[Any] = Counter()
     for ds in dd.values():
         if name in ds.column_names:
             counts = pc.value_counts(ds.with_format("arrow")[name])
             for value, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
-                if value:
+                if value or not skip_empty:
                     out[value] += n
     return out
 
@@ -218,12 +223,18 @@ def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
         start += ds.num_rows
     if len(parts) == 1:
         return parts[0]
-    return concatenate_datasets([p.flatten_indices() if p._indices is not None else p for p in parts])
+    joined = concatenate_datasets([p.flatten_indices() if p._indices is not None else p for p in parts])
+    release_mapped_pages()  # the pages around the rows read at random to flatten them
+    return joined
 
 
 def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
     chosen = ds.select(rows).with_format("arrow").select_columns([schema.TEXT, schema.LABEL])[:]
-    return chosen.column(schema.TEXT).to_pylist(), chosen.column(schema.LABEL).to_numpy().astype(np.int64)
+    texts, labels = chosen.column(schema.TEXT).to_pylist(), chosen.column(schema.LABEL).to_numpy().astype(np.int64)
+    # Rows read at random: the kernel maps the pages around each, a gigabyte for 8,000 rows of a
+    # million-row table, counted in the resident set until they are dropped.
+    release_mapped_pages()
+    return texts, labels
 
 
 def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
@@ -236,7 +247,7 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
     """
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
-    picked = {name: _sample(np.array(_column(ds, schema.LABEL), dtype=np.int64), cfg.max_model_rows, seed,
+    picked = {name: _sample(_labels(ds), cfg.max_model_rows, seed,
                             cfg.cv_folds) for name, ds in originals.items()}
     data = {name: _texts_and_labels(ds, picked[name]) for name, ds in originals.items()}
     baseline: dict[str, Any] = {}
@@ -261,7 +272,7 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
     noise: dict[str, Any] = {}
     issues = None
     if cfg.label_noise:
-        every_label = np.concatenate([np.array(_column(ds, schema.LABEL), dtype=np.int64) for ds in originals.values()])
+        every_label = np.concatenate([_labels(ds) for ds in originals.values()])
         whole = _take(originals, _sample(every_label, cfg.max_model_rows, seed, cfg.cv_folds))
         texts, labels = _texts_and_labels(whole, np.arange(whole.num_rows))
         proba = baseline_mod.out_of_fold(texts, labels, len(names), folds=cfg.cv_folds, seed=seed)
@@ -326,6 +337,7 @@ def report(
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
     sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
+    release()  # the pages every row's count read, before a model is loaded on top of them
     per_split = {name: figures for name, (figures, _) in sized.items()}
     sections["size"] = {"splits": per_split,
                         "total": {k: sum(s.get(k, 0) for s in per_split.values())
@@ -367,7 +379,7 @@ def report(
             "all": text_stats.balance({k: total.get(k, 0) for k in names}),
             "splits": {s: text_stats.balance(e["label_counts"]) for s, e in splits.items()},
         }
-        sources = Counter(v for ds in dd.values() for v in _column(ds, schema.LABEL_SOURCE))
+        sources = _value_counts(dd, schema.LABEL_SOURCE, skip_empty=False)
         sections["label_provenance"] = {
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Value
+from datasets import ClassLabel, Dataset, DatasetDict
 
 from .. import schema
 from ..allocation import allocate
-from ..arrow_cache import add_columns
 from ..config import Leakage, RandomSplit, Split, StratifiedSplit, TimeSplit
 from ..context import StageContext
 from ..errors import StageError
@@ -197,16 +196,7 @@ def materialize(assignment: Assignment) -> tuple[DatasetDict, StageStats]:
     dd = DatasetDict({name: ds.select(idx) for name, idx in indices.items()})
     details["sizes"] = {name: len(idx) for name, idx in indices.items()}
     stats = StageStats(name="split", rows_in=ds.num_rows, rows_out=sum(details["sizes"].values()), details=details)
-    if dropped:
-        reason: list[str | None] = [None] * ds.num_rows
-        for why, rows in dropped.items():
-            for i in rows:
-                reason[i] = why
-        removed = [i for i, r in enumerate(reason) if r is not None]
-        gone = ds.select(removed)
-        gone = add_columns(gone, [(schema.DROP_REASON, [reason[i] for i in removed], Value("string"))])
-        stats.dropped = {why: len(rows) for why, rows in sorted(dropped.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
-        stats.dropped_rows = gone
+    stats.drop(ds, dropped)
     return dd, stats
 
 

@@ -145,10 +145,7 @@ def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = Non
 
     before = {n: int(counts[i]) for i, n in enumerate(names)}
     out = _with_column(train)
-    dropped_rows = None
     if not keep.all():
-        dropped_rows = add_columns(train.select(np.flatnonzero(~keep).tolist()),
-                                   [(schema.DROP_REASON, ["undersampled"] * int((~keep).sum()), Value("string"))])
         out = out.select(np.flatnonzero(keep).tolist())
     if sources:
         added = train.select(sources)
@@ -172,7 +169,5 @@ def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = Non
         "removed": int((~keep).sum()),
     }
     stats = StageStats(name="balance", rows_in=rows, rows_out=out.num_rows, details=details)
-    if dropped_rows is not None:
-        stats.dropped = {"undersampled": dropped_rows.num_rows}
-        stats.dropped_rows = dropped_rows
+    stats.drop(train, {"undersampled": np.flatnonzero(~keep).tolist()})
     return result, stats
