@@ -1,6 +1,6 @@
 # make build  - build the demo recipe (dataset_scripts/demo.yaml) into build/demo, offline
 # make test   - run the test suite (needs only what is in this repository)
-# make check-shared - checks on the larger real data in ../shared/data
+# make check-shared - checks on the larger real data in ../shared/data, and the slow variants of tests
 # make check-install - a light install (no extras) in a fresh venv builds without torch (needs the index)
 
 PYTHON ?= python3
@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 check-shared: $(STAMP)
-	$(BIN)/python -m pytest -q -m shared
+	$(BIN)/python -m pytest -q -m 'shared or slow'
 
 check-install: $(STAMP)
 	$(BIN)/python -m pytest -q -m install

@@ -8,9 +8,18 @@
 
 from ._version import __version__
 from .config import STAGES, Recipe, load_config
-from .errors import ConfigError, FtBuilderError, MissingDependencyError, OutputError, SourceError, StageError
+from .errors import (
+    ConfigError,
+    FtBuilderError,
+    MissingDependencyError,
+    OutputError,
+    ReviewError,
+    SourceError,
+    StageError,
+)
 from .pipeline import BuildResult, build, crawl, export_tasks
 from .push import PushError, PushResult, push
+from .review import review
 from .stats import StageStats
 
 __all__ = [
@@ -23,6 +32,7 @@ __all__ = [
     "PushError",
     "PushResult",
     "Recipe",
+    "ReviewError",
     "SourceError",
     "StageError",
     "StageStats",
@@ -32,4 +42,5 @@ __all__ = [
     "export_tasks",
     "load_config",
     "push",
+    "review",
 ]

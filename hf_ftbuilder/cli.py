@@ -14,6 +14,7 @@ from .errors import FtBuilderError
 from .pipeline import build, crawl, export_tasks
 from .progress import no_bars, quiet_libraries
 from .push import push
+from .review import review
 from .write import rerender_card
 
 __all__ = ["main"]
@@ -74,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     card = command("card", help="redo a build's README card and plots from its quality.json (after a template edit)")
     card.add_argument("output", help="the build folder")
     card.add_argument("--template", help="a Jinja card template (default: the shipped one)")
+
+    rev = command("review", help="a local page to name clusters and label rows of the latest build; "
+                                 "the next build applies every decision")
+    rev.add_argument("recipe", help="the YAML recipe")
+    rev.add_argument("--output", "-o", help="the build folder (default: output.dir or build/<name>)")
+    rev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    rev.add_argument("--allow-remote", action="store_true", help="allow a --host that is not loopback")
+    rev.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    rev.add_argument("--annotator", help="who decides (default: the OS user)")
+    rev.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
 
     validate = command("validate", help="check a recipe and print it with every default filled in")
     validate.add_argument("recipe", help="the YAML recipe")
@@ -150,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
             up, gone = ("would upload", "would delete") if result.dry_run else ("uploaded", "deleted")
             print(f"{up} {len(result.files)} files ({result.total_bytes:,} bytes) and {gone} "
                   f"{len(result.deleted)} files in {result.repo_id}@{result.revision}")
+            return 0
+        if args.command == "review":
+            def ready(url: str, session: object) -> None:
+                print(url, flush=True)
+
+            review(args.recipe, output_dir=args.output, host=args.host, port=args.port,
+                   allow_remote=args.allow_remote, annotator=args.annotator, open_browser=not args.no_browser,
+                   on_ready=ready)
             return 0
         if args.command == "label":
             written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=progress)

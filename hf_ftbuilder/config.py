@@ -82,6 +82,7 @@ __all__ = [
     "WarcSource",
     "ZeroShotLabel",
     "ZeroShotModel",
+    "annotation_files",
     "load_config",
 ]
 
@@ -460,9 +461,15 @@ class _ByPeople(_Section):
     min_score: float | None = Field(
         None, ge=0, le=1, description="rows whose label_score is below go to review/low_confidence.parquet"
     )
-    annotations: str | None = Field(
-        None, description="human labels (CSV/JSONL with id,label or a Label Studio JSON export) beside the recipe"
+    annotations: str | list[str] | None = Field(
+        None, description="human labels beside the recipe: CSV/JSONL with id,label[,annotator,time] (what "
+        "`ftbuild review` writes) or a Label Studio JSON export; a list of such files is read in order",
     )
+
+    def annotation_files(self) -> list[str]:
+        """The human-label files, in the order they are read."""
+        value = self.annotations
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 class ZeroShotModel(_ModelRun):
@@ -574,6 +581,11 @@ class ManualLabel(_Names, _ByPeople):
             if unknown:
                 raise ValueError(f"suggest.descriptions name labels that are not in labels: {unknown}")
         return self
+
+
+def annotation_files(label: Any) -> list[str] | None:
+    """The human-label files a label section reads, in order; None for a method that takes none (column)."""
+    return label.annotation_files() if isinstance(label, _ByPeople) else None
 
 
 LABEL_METHODS = ("column", "zero_shot", "embedding", "kmeans", "manual")
@@ -890,7 +902,8 @@ class Recipe(_Section):
     def referenced_files(self) -> list[str]:
         """Files beside the recipe that its stages read (annotations, cluster names, examples, ...)."""
         label = self.label
-        paths = [getattr(label, key, None) for key in ("annotations", "cluster_names", "examples")]
+        paths = [getattr(label, key, None) for key in ("cluster_names", "examples")]
+        paths += annotation_files(label) or []
         if isinstance(label, ManualLabel) and isinstance(label.suggest, EmbeddingModel):
             paths.append(label.suggest.examples)
         paths += [self.balance.augment.lexicon, self.card.template]

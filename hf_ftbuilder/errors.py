@@ -11,7 +11,8 @@ Tree::
     ├── SourceError             an input file is missing or malformed (names file and line)
     ├── StageError              a stage cannot go on (empty corpus, a class too small to split)
     │   └── OutputError         the output folder exists, or cannot be written
-    └── MissingDependencyError  an optional package is needed; names the pip extra to install
+    ├── MissingDependencyError  an optional package is needed; names the pip extra to install
+    └── ReviewError             the review page cannot start (no build yet, the port is taken)
 
 A bad *record* in a well-formed input (an empty text, an unknown label, a page that does not
 extract) is not an error: the stage drops it with a named reason and counts it.
@@ -24,6 +25,7 @@ __all__ = [
     "FtBuilderError",
     "MissingDependencyError",
     "OutputError",
+    "ReviewError",
     "SourceError",
     "StageError",
 ]
@@ -65,3 +67,7 @@ class MissingDependencyError(FtBuilderError):
             f"{feature} needs the package {package!r}, which is not installed; install it with "
             f"pip install 'hf_ftbuilder[{extra}]'"
         )
+
+
+class ReviewError(FtBuilderError):
+    """``ftbuild review`` cannot serve: the recipe was never built, the folder is not a build, the port is taken."""

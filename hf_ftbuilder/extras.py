@@ -8,6 +8,7 @@ the model figures, write, push) installs without torch. The extras:
   figures of the report;
 - ``plots``: matplotlib, for the card's PNG plots;
 - ``ray``: Ray Data, for ``execution.engine: ray``;
+- ``review``: Starlette and uvicorn, for the review page (``ftbuild review``);
 - ``all``: every one of them.
 
 Whether an extra is installed is read from the import system without importing anything (torch
@@ -27,6 +28,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "models": ("torch", "transformers"),
     "plots": ("matplotlib",),
     "ray": ("ray",),
+    "review": ("starlette", "uvicorn"),
 }
 
 

@@ -195,3 +195,12 @@ def edit(text: str, positions: list[int], word: str = "zebra") -> str:
     for p in positions:
         words[p] = word
     return " ".join(words)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line when the browser tests could not run (no Chromium), saying how to run them."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "browser tests not run" in reason:
+            terminalreporter.write_line(reason.removeprefix("Skipped: "))
+            return

@@ -37,6 +37,7 @@ def test_a_build_into_a_log_has_one_line_per_stage_and_no_bars(demo_run) -> None
     assert run.stdout == f"built {out} (train=4049, validation=506, test=506)\n"
 
 
+@pytest.mark.slow  # a second demo build; make test checks the log lines of the first
 def test_quiet_says_nothing_below_warning(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     # -q after the subcommand, --debug before it: both places take both.

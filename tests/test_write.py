@@ -54,7 +54,8 @@ def recipe(tmp_path: Path, write_recipe) -> Path:
     return write_recipe(recipe_dict(report=LIGHT_REPORT))
 
 
-@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+# The two-renames fallback (kernels without renameat2) is the slow variant: the same kill points.
+@pytest.mark.parametrize("exchange", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["renameat2", "two-renames"])
 def test_a_kill_at_any_step_leaves_a_whole_build_and_the_next_build_cleans_up(recipe: Path, tmp_path: Path,
                                                                               exchange: bool) -> None:
     out = tmp_path / "out"

@@ -260,7 +260,8 @@ def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel 
     labels, scores, sources, reasons = proposal.labels.copy(), proposal.scores.copy(), proposal.sources, proposal.reasons
     n = ds.num_rows
     if cfg.annotations:
-        human = manual.read_annotations(base_dir / cfg.annotations, proposal.names)
+        files = cfg.annotation_files()
+        human = manual.read_annotations([base_dir / f for f in files], proposal.names)
         ids = ds.with_format("arrow")[schema.ID].to_pylist()
         position = {row_id: i for i, row_id in enumerate(ids)}
         pairs_model, pairs_human = [], []
@@ -277,9 +278,10 @@ def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel 
                 reasons[i] = "annotation_tie"
         matched = sum(1 for r in human.labels if r in position) + sum(1 for r in human.ties if r in position)
         details["annotations"] = {
-            "file": cfg.annotations, "votes": human.votes, "annotators": human.annotators,
+            "file": files[0] if len(files) == 1 else files, "votes": human.votes, "annotators": human.annotators,
             "cancelled": human.cancelled, "labelled_rows": len(human.labels), "ties": len(human.ties),
             "not_in_dataset": len(human.labels) + len(human.ties) - matched,
+            "corrected_rows": sum(1 for m, h in zip(pairs_model, pairs_human) if m != h),
             "agreement": manual.agreement(pairs_model, pairs_human),
         }
     for i in range(n):

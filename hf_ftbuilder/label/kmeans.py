@@ -31,6 +31,7 @@ from datasets import Dataset
 
 from .. import schema
 from ..config import KMeansLabel
+from ..decisions import DROP, read_cluster_mapping
 from ..embedder import Embedder
 from ..engine import Engine
 from ..errors import ConfigError, SourceError
@@ -39,7 +40,6 @@ __all__ = ["DROP", "ClusterResult", "Clusterer", "assign", "read_cluster_names"]
 
 logger = logging.getLogger(__name__)
 
-DROP = "drop"
 _SELECTION_SAMPLE = 5000  # rows used to choose k by silhouette
 
 
@@ -199,29 +199,20 @@ def read_cluster_names(path: Path, k: int, labels: list[str] | None) -> dict[int
     if not path.is_file():
         raise SourceError(f"label.cluster_names: {path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SourceError(f"label.cluster_names: {path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"label.cluster_names: {path}: expected a mapping of cluster id to label name")
+        found = read_cluster_mapping(path)
+    except ValueError as exc:
+        raise SourceError(f"label.{exc}") from None
     names: dict[int, str] = {}
-    for key, value in data.items():
-        try:
-            cluster = int(key)
-        except (TypeError, ValueError):
-            raise ConfigError(f"label.cluster_names: {path}: {key!r} is not a cluster id") from None
+    for cluster, name in found.items():
         if not 0 <= cluster < k:
             raise ConfigError(f"label.cluster_names: {path}: cluster {cluster} does not exist (clusters are 0..{k - 1})")
-        name = value.get("name") if isinstance(value, dict) else value
-        if name is None or not str(name).strip():
-            raise ConfigError(f"label.cluster_names: {path}: cluster {cluster} has no name (a label name or drop)")
-        name = str(name).strip()
         if labels is not None and name != DROP and name not in labels:
             raise ConfigError(f"label.cluster_names: {path}: cluster {cluster} is named {name!r}, not one of {labels}")
         names[cluster] = name
     unnamed = [c for c in range(k) if c not in names]
     if unnamed:
-        raise ConfigError(f"label.cluster_names: {path}: clusters {unnamed} have no name (a label name or drop)")
+        raise ConfigError(f"label.cluster_names: {path}: clusters {unnamed} have no name yet "
+                          "(a label name or drop: `ftbuild review RECIPE` or the file)")
     return names
 
 
@@ -278,6 +269,8 @@ def assign(
         "silhouette": {str(c): s for c, s in clusterer.silhouette.items()},
         "clusterer": str(path.relative_to(cache_dir)),
         "named": names is not None,
+        "clusters_named": sum(1 for n in (names or {}).values() if n != DROP),
+        "clusters_dropped": sum(1 for n in (names or {}).values() if n == DROP),
         "sizes": np.bincount(clusters, minlength=clusterer.k).tolist(),
     }
     return ClusterResult(clusters=clusters, scores=scores, review=review, details=details), names

@@ -19,8 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decisions import atomic_write_text
 from ..errors import ConfigError, SourceError
 from ..readers import read_csv, read_jsonl
 
@@ -60,18 +59,6 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_tasks(
     path: Path,
     fmt: str,
@@ -99,9 +86,9 @@ def export_tasks(
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows({**r, "label": ""} for r in rows)
-        _atomic_write(path, out.getvalue())
+        atomic_write_text(path, out.getvalue())
     elif fmt == "jsonl":
-        _atomic_write(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
+        atomic_write_text(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
     else:
         tasks = []
         for r in rows:
@@ -114,17 +101,22 @@ def export_tasks(
                                 "value": {"choices": [r["suggestion"]]}}],
                 }]
             tasks.append(task)
-        _atomic_write(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
         config = path.with_suffix(".xml")
-        _atomic_write(config, label_studio_config(names))
+        atomic_write_text(config, label_studio_config(names))
         written.append(config)
     return written
 
 
-def _label_studio_votes(path: Path, data: Any) -> tuple[list[tuple[str, str, str]], int]:
+#: A vote: row id, label, annotator (None: anonymous, each line its own vote), and where it was read.
+_Vote = tuple[str, str, "str | None", str]
+
+
+def _label_studio_votes(path: Path, data: Any) -> tuple[list[_Vote], int]:
     if not isinstance(data, list):
         raise SourceError(f"label.annotations: {path}: a Label Studio export is a JSON list of tasks")
-    votes, cancelled = [], 0
+    votes: list[_Vote] = []
+    cancelled = 0
     for t, task in enumerate(data):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise SourceError(f"label.annotations: {path}: task {t} has no data object")
@@ -139,48 +131,72 @@ def _label_studio_votes(path: Path, data: Any) -> tuple[list[tuple[str, str, str
             for item in annotation.get("result") or []:
                 if item.get("type") == "choices":
                     for choice in (item.get("value") or {}).get("choices") or []:
-                        votes.append((str(row_id), str(choice), annotator))
+                        votes.append((str(row_id), str(choice), annotator, f"{path}: task {t}"))
     return votes, cancelled
 
 
-def _table_votes(path: Path) -> list[tuple[str, str, str]]:
-    table = read_jsonl(path)[0] if path.suffix == ".jsonl" else read_csv(path)[0]
+def _table_votes(path: Path) -> list[_Vote]:
+    jsonl = path.suffix == ".jsonl"
+    table = read_jsonl(path)[0] if jsonl else read_csv(path)[0]
     for column in ("id", "label"):
         if column not in table.column_names:
             raise SourceError(f"label.annotations: {path}: no {column!r} column (columns: {', '.join(table.column_names)})")
     annotators = table.column("annotator").to_pylist() if "annotator" in table.column_names else None
-    votes = []
+    votes: list[_Vote] = []
     for k, (row_id, label) in enumerate(zip(table.column("id").to_pylist(), table.column("label").to_pylist())):
-        if label is None or not str(label).strip():
-            continue
-        votes.append((str(row_id), str(label).strip(), str(annotators[k]) if annotators else "0"))
+        who = str(annotators[k]).strip() if annotators and annotators[k] is not None else None
+        # The line a person finds it on: JSONL has no header; a CSV field holding a line break
+        # would shift it, and annotation files hold ids and labels, not texts.
+        votes.append((str(row_id), "" if label is None else str(label).strip(), who, f"{path}:{k + (1 if jsonl else 2)}"))
     return votes
 
 
-def read_annotations(path: Path, names: list[str]) -> Annotations:
-    """Read human labels and resolve several votes per row by majority.
-
-    Raises:
-        SourceError: the file is missing or malformed, or a vote names a label that is not in ``names``.
-    """
+def _read_votes(path: Path) -> tuple[list[_Vote], int]:
     if not path.is_file():
         raise SourceError(f"label.annotations: {path}: file not found")
+    if path.suffix != ".json":
+        return _table_votes(path), 0
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"label.annotations: {path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return _label_studio_votes(path, data)
+
+
+def read_annotations(paths: Path | list[Path], names: list[str]) -> Annotations:
+    """Read human labels and resolve several votes per row by majority.
+
+    An annotator's latest line on a row replaces their earlier ones (a correction, not a second
+    vote; an empty label withdraws it); lines without an annotator are each a vote of their own.
+    Files are read in order, so a later file's decision of the same annotator wins.
+
+    Raises:
+        SourceError: a file is missing or malformed, or a vote names a label that is not in ``names``
+            (the error names the file and line).
+    """
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    anonymous: list[tuple[str, str, str]] = []
     cancelled = 0
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"label.annotations: {path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        votes, cancelled = _label_studio_votes(path, data)
-    else:
-        votes = _table_votes(path)
+    for path in [paths] if isinstance(paths, Path) else paths:
+        votes, dropped = _read_votes(path)
+        cancelled += dropped
+        for row_id, label, who, where in votes:
+            if who is None:
+                if label:
+                    anonymous.append((row_id, label, where))
+                continue
+            latest.pop((row_id, who), None)
+            if label:
+                latest[(row_id, who)] = (label, where)
     index = {n: i for i, n in enumerate(names)}
     by_row: dict[str, Counter[str]] = {}
-    for row_id, label, _ in votes:
+    final = [(row_id, label, where) for (row_id, _), (label, where) in latest.items()] + anonymous
+    for row_id, label, where in final:
         if label not in index:
-            raise SourceError(f"label.annotations: {path}: row {row_id}: label {label!r} is not one of {names}")
+            raise SourceError(f"label.annotations: {where}: row {row_id}: label {label!r} is not one of {names}")
         by_row.setdefault(row_id, Counter())[label] += 1
-    out = Annotations(votes=len(votes), cancelled=cancelled, annotators=len({a for *_, a in votes}))
+    people = {who for _, who in latest} | ({"(anonymous)"} if anonymous else set())
+    out = Annotations(votes=len(final), cancelled=cancelled, annotators=len(people))
     for row_id, counts in by_row.items():
         ranked = counts.most_common()
         if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:

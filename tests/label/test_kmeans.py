@@ -100,7 +100,7 @@ def test_kmeans_fixed_k(clustered) -> None:
     [
         ({0: "sports", 1: "space", 2: "cooking", 7: "space"}, r"cluster 7 does not exist \(clusters are 0\.\.2\)"),
         ({0: "sports", 1: "space"}, r"clusters \[2\] have no name"),
-        ({0: "sports", 1: "space", 2: {"name": None}}, r"cluster 2 has no name"),
+        ({0: "sports", 1: "space", 2: {"name": None}}, r"clusters \[2\] have no name"),
         ({0: "sports", 1: "space", 2: "gossip"}, r"cluster 2 is named 'gossip', not one of \['sports', 'space', 'cooking'\]"),
     ],
 )

@@ -122,7 +122,7 @@ def test_annotation_with_unknown_label_names_the_row(annotated) -> None:
     folder, recipe, write_recipe, _ = annotated
     (folder / "done.jsonl").write_text(json.dumps({"id": "abc", "label": "gossip"}) + "\n")
     recipe["label"]["annotations"] = "done.jsonl"
-    with pytest.raises(SourceError, match=r"done\.jsonl: row abc: label 'gossip' is not one of"):
+    with pytest.raises(SourceError, match=r"done\.jsonl:1: row abc: label 'gossip' is not one of"):
         hf_ftbuilder.build(write_recipe(recipe), output_dir=folder / "out", progress=False)
 
 
