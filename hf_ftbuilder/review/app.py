@@ -128,8 +128,7 @@ def make_app(session: ReviewSession, *, token: str, hosts: set[str], cookie: str
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True)
 
     async def index(request: Request) -> Response:
-        html = templates.get_template("index.html").render(title=session.state()["title"], token=token,
-                                                           static_url="/static")
+        html = templates.get_template("index.html").render(title=session.title, token=token, static_url="/static")
         return HTMLResponse(html)
 
     async def state(request: Request) -> Response:
@@ -152,8 +151,9 @@ def make_app(session: ReviewSession, *, token: str, hosts: set[str], cookie: str
         if isinstance(data, Response):
             return data
         queue, row_id, label = data.get("queue"), data.get("id"), data.get("label")
-        if queue not in ("clusters", "rows") or not isinstance(row_id, str) or not (label is None or isinstance(label, str)):
-            return _bad("expected {queue: clusters|rows, id: str, label: str|null}")
+        if queue not in ("ask", "clusters", "rows") or not isinstance(row_id, str) or not (
+                label is None or isinstance(label, str)):
+            return _bad("expected {queue: ask|clusters|rows, id: str, label: str|null}")
         try:
             note = session.decide(queue, row_id, label)
         except KeyError:

@@ -36,12 +36,15 @@ logger = logging.getLogger(__name__)
 
 #: The queues, in the order the page shows them: key -> (title, read-only).
 QUEUES = {
+    "ask": ("Asked", False),
     "clusters": ("Clusters", False),
     "rows": ("Rows to label", False),
     "duplicates": ("Duplicates", True),
     "leakage": ("Leakage", True),
 }
 
+#: Queues whose items are rows a person labels (decisions go to the human-labels file).
+ROW_QUEUES = ("ask", "rows")
 #: Review files whose rows wait for a label, and the label-noise flags.
 _ROW_FILES = ("low_confidence", "annotation_tie", "not_annotated")
 _ISSUES = "label_issues"
@@ -57,6 +60,7 @@ class _Queue:
     items: list[dict[str, Any]]
     index: dict[str, int] = field(default_factory=dict)
     filtered: tuple[str, list[int]] | None = None  # the last filter and the positions it kept
+    haystack: list[str] | None = None  # each item's searchable text, lower-cased, made on the first filter
 
     def __post_init__(self) -> None:
         self.index = {item["id"]: k for k, item in enumerate(self.items)}
@@ -135,11 +139,16 @@ class ReviewSession:
             self.quality = quality
             self.names: list[str] = list((quality.get("labels") or {}).get("names") or [])
             self.queues = {
+                "ask": _Queue("ask", self._asked()),
                 "clusters": _Queue("clusters", self._clusters()),
                 "rows": _Queue("rows", self._rows()),
                 "duplicates": _Queue("duplicates", self._duplicates()),
                 "leakage": _Queue("leakage", self._leaks()),
             }
+
+    @property
+    def title(self) -> str:
+        return f"Review: {self.recipe.name}"
 
     @property
     def kmeans(self) -> bool:
@@ -211,6 +220,16 @@ class ReviewSession:
         seen: set[str] = set()
         return [i for i in items if not (i["id"] in seen or seen.add(i["id"]))]
 
+    def _asked(self) -> list[dict[str, Any]]:
+        """The rows the build asks a person about (``label.ask``): in the dataset, with the model's label."""
+        table = _read(self.out / "review" / "ask.parquet", [schema.ID, schema.TEXT, "suggested_label",
+                                                             schema.LABEL_SCORE, "why"])
+        if table is None:
+            return []
+        return [{"id": r[schema.ID], "text": r[schema.TEXT], "reason": "ask", "why": r["why"],
+                 "given": r["suggested_label"], "suggestion": r["suggested_label"], "score": r[schema.LABEL_SCORE]}
+                for r in table.to_pylist()]
+
     def _duplicates(self) -> list[dict[str, Any]]:
         table = _read(self.out / "dropped" / "dedup.parquet",
                       [schema.ID, schema.TEXT, schema.DUP_OF, schema.SIMILARITY, schema.DROP_REASON])
@@ -270,15 +289,19 @@ class ReviewSession:
     def decision(self, queue: str, item: dict[str, Any]) -> str | None:
         if queue == "clusters":
             return self.cluster_names.get(item["cluster"]) or item.get("built_name")
-        if queue == "rows":
+        if queue in ROW_QUEUES:
             return self.decisions.get(item["id"], self.annotator)
         return None
 
     def progress(self, queue: str) -> tuple[int, int]:
-        """(decided, total) of a queue."""
+        """(decided, total) of a queue; counted over the decisions (few), not the rows (maybe 100,000)."""
         with self.lock:
-            items = self.queues[queue].items
-            return sum(1 for i in items if self.decision(queue, i) is not None), len(items)
+            q = self.queues[queue]
+            if queue in ROW_QUEUES:
+                return sum(1 for row_id in self.decisions.by(self.annotator) if row_id in q.index), len(q.items)
+            if queue == "clusters":
+                return sum(1 for item in q.items if self.decision(queue, item) is not None), len(q.items)
+            return 0, len(q.items)
 
     def decide(self, queue: str, row_id: str, label: str | None, *, undoable: bool = True) -> str | None:
         """Record a decision on disk; returns a note for the person (a label the recipe lacks), or None.
@@ -288,13 +311,13 @@ class ReviewSession:
             ValueError: the label is not one the person can give here.
         """
         with self.lock:
-            if queue not in ("clusters", "rows"):
+            if queue != "clusters" and queue not in ROW_QUEUES:
                 raise KeyError(f"{queue} is read-only")
             item = self.queues[queue].items[self.queues[queue].index[row_id]]
             label = None if label is None else " ".join(str(label).split())
             note = self._check(queue, label)
-            previous = self.decision(queue, item) if queue == "rows" else self.cluster_names.get(item["cluster"])
-            if queue == "rows":
+            previous = self.decision(queue, item) if queue in ROW_QUEUES else self.cluster_names.get(item["cluster"])
+            if queue in ROW_QUEUES:
                 self.decisions.set(row_id, self.annotator, label)
             else:
                 if label is None:
@@ -314,7 +337,7 @@ class ReviewSession:
         if not label or len(label) > _MAX_LABEL:
             raise ValueError(f"a label is 1 to {_MAX_LABEL} characters; got {len(label)}")
         known = self.labels()
-        if queue == "rows":
+        if queue in ROW_QUEUES:
             if label not in known:
                 raise ValueError(f"label {label!r} is not one of {known}")
             return None
@@ -357,27 +380,24 @@ class ReviewSession:
     def _filter(q: _Queue, query: str) -> list[int] | None:
         if not query:
             return None
+        if q.haystack is None:
+            q.haystack = [_searchable(item) for item in q.items]
         if q.filtered is None or q.filtered[0] != query:
-            def hay(item: dict[str, Any]) -> str:
-                parts = [item.get("text", ""), item.get("other_text", ""), item["id"], *item.get("terms", [])]
-                parts += [e["text"] for e in item.get("nearest", [])]
-                return " ".join(p for p in parts if p)
-
-            q.filtered = (query, [k for k, item in enumerate(q.items) if query in hay(item).lower()])
+            q.filtered = (query, [k for k, hay in enumerate(q.haystack) if query in hay])
         return q.filtered[1]
 
     def state(self) -> dict[str, Any]:
         with self.lock:
             queues = []
             for key, (title, readonly) in QUEUES.items():
-                if key == "clusters" and not self.kmeans:
+                if (key == "clusters" and not self.kmeans) or (key == "ask" and not self.queues["ask"].items):
                     continue
                 done, count = self.progress(key)
                 queues.append({"key": key, "title": title, "count": count, "done": done, "readonly": readonly})
             first = next((q["key"] for q in queues if not q["readonly"] and q["done"] < q["count"]),
                          next((q["key"] for q in queues if q["count"]), queues[0]["key"]))
             return {
-                "title": f"Review: {self.recipe.name}", "recipe": str(self.recipe_path), "output": str(self.out),
+                "title": self.title, "recipe": str(self.recipe_path), "output": str(self.out),
                 "annotator": self.annotator, "labels": self.labels(), "method": self.recipe.label.method
                 if self.recipe.label else None, "queues": queues, "first": first, "notes": self.notes(),
             }
@@ -391,6 +411,12 @@ class ReviewSession:
     def _reload_after_build(self) -> None:
         self.recipe = load_config(self.recipe_path)  # the person may have added the lines the page asked for
         self.load()
+
+
+def _searchable(item: dict[str, Any]) -> str:
+    parts = [item.get("text"), item.get("other_text"), item["id"], *item.get("terms", [])]
+    parts += [e["text"] for e in item.get("nearest", [])]
+    return "\n".join(p for p in parts if p).lower()
 
 
 def _is_decision_csv(path: Path) -> bool:

@@ -18,12 +18,13 @@ from starlette.testclient import TestClient
 
 import hf_ftbuilder
 from hf_ftbuilder.cli import main
-from hf_ftbuilder.errors import ReviewError, SourceError
+from hf_ftbuilder.decisions import read_cluster_mapping
+from hf_ftbuilder.errors import ConfigError, ReviewError, SourceError
 from hf_ftbuilder.review import ReviewSession, bind
 from hf_ftbuilder.review.app import make_app
 
 from ..label.conftest import WORDS
-from .conftest import HOSTILE, TOPICS
+from .conftest import HOSTILE, TOPICS, topic_of
 
 TOKEN = "t0ken-for-tests"
 
@@ -239,3 +240,42 @@ def test_port_zero_picks_a_free_port_and_a_taken_one_is_named() -> None:
         first.close()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # released: the session left nothing listening
+
+
+def test_cluster_names_drop_a_new_label_and_undo(kmeans_project: Path) -> None:
+    web, session = client(kmeans_project)
+    head = {"X-Token": TOKEN}
+    state = web.get("/api/state", headers=head).json()
+    assert state["first"] == "clusters" and state["labels"] == TOPICS
+    assert [q["key"] for q in state["queues"]] == ["clusters", "rows", "duplicates", "leakage"]
+    clusters = web.get("/api/queue/clusters", headers=head).json()["rows"]
+    assert [c["size"] for c in clusters] == [30, 30, 30]
+    assert all(len(c["nearest"]) == 5 and len(c["sample"]) == 5 and len(c["terms"]) == 10 for c in clusters)
+    topics = {c["id"]: topic_of(" ".join(c["terms"])) for c in clusters}
+    assert sorted(topics.values()) == sorted(TOPICS)
+
+    def name(cluster: str, label: str) -> dict:
+        return web.post("/api/decide", json={"queue": "clusters", "id": cluster, "label": label}, headers=head).json()
+
+    ids = sorted(topics)
+    assert name(ids[0], topics[ids[0]])["note"] is None
+    new = name(ids[1], "  athletics ")  # a label the recipe does not list: said, and recorded
+    assert new["decision"] == "athletics"
+    assert new["note"] == ("'athletics' is a new label: set the recipe's label.labels to "
+                           "[sports, cooking, space, athletics] before rebuilding")
+    assert name(ids[2], "drop")["done"] == 3
+    assert read_cluster_mapping(kmeans_project / "recipe.clusters.yaml") == {
+        int(ids[0]): topics[ids[0]], int(ids[1]): "athletics", int(ids[2]): "drop"}
+    assert web.post("/api/undo", json={}, headers=head).json()["decision"] is None
+    assert web.post("/api/undo", json={}, headers=head).json()["decision"] is None
+    name(ids[1], topics[ids[1]])
+    assert read_cluster_mapping(kmeans_project / "recipe.clusters.yaml") == {
+        int(ids[0]): topics[ids[0]], int(ids[1]): topics[ids[1]]}
+    # Two of three named: the build says which cluster is left, in one line.
+    recipe = yaml.safe_load((kmeans_project / "recipe.yaml").read_text())
+    recipe["label"]["cluster_names"] = "recipe.clusters.yaml"
+    (kmeans_project / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ConfigError, match=rf"clusters \[{ids[2]}\] have no name yet"):
+        hf_ftbuilder.build(kmeans_project / "recipe.yaml", output_dir=kmeans_project / "again", progress=False)
+    assert web.post("/api/decide", json={"queue": "clusters", "id": ids[2], "label": "bad\x07"},
+                    headers=head).status_code == 400

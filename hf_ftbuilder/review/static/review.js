@@ -13,7 +13,11 @@
   const FILTER_DEBOUNCE_MS = 250;
   const POLL_MS = 500;
 
+  // Queues whose items are rows to label: the rows the build asks about, and the rows waiting in review/.
+  const ROW_QUEUES = new Set(["ask", "rows"]);
+
   const REASONS = {
+    ask: "asked",
     low_confidence: "low confidence",
     annotation_tie: "annotators tie",
     not_annotated: "not annotated",
@@ -409,7 +413,7 @@
   function buildCard(entry) {
     let card;
     if (entry.key === "clusters") card = clusterCard(entry);
-    else if (entry.key === "rows") card = rowCard(entry);
+    else if (ROW_QUEUES.has(entry.key)) card = rowCard(entry);
     else card = pairCard(entry);
     card.dataset.id = entry.item.id;
     card.addEventListener("click", () => setCursor(indexOf(entry), false));
@@ -629,7 +633,7 @@
   // Returns whether a decision went out.
   function decide(entry, label) {
     const key = entry?.key;
-    if (!entry || queueInfo(key)?.readonly || (key !== "clusters" && key !== "rows")) return false;
+    if (!entry || queueInfo(key)?.readonly || (key !== "clusters" && !ROW_QUEUES.has(key))) return false;
     const before = entry.item.decision;
     // Show the choice at once; the server's answer confirms or reverts it.
     entry.item.decision = label;
@@ -815,13 +819,13 @@
       if (tag === "BUTTON" && (event.key === "Enter" || event.key === " ")) return;
     }
     const key = event.key;
-    const labelling = view.key === "rows" || view.key === "clusters";
+    const labelling = ROW_QUEUES.has(view.key) || view.key === "clusters";
     let handled = true;
     if (/^[1-9]$/.test(key)) {
       const label = state.labels[Number(key) - 1];
       if (labelling && label !== undefined) act(() => pick(currentEntry(), label));
     } else if (key === "Enter") {
-      if (view.key === "rows") {
+      if (ROW_QUEUES.has(view.key)) {
         act(() => {
           const entry = currentEntry();
           if (entry && entry.item.suggestion != null) return pick(entry, entry.item.suggestion);
