@@ -62,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     _common(export, top=False)
     export.add_argument("recipe", help="the YAML recipe")
     export.add_argument("--format", choices=("csv", "jsonl", "label-studio"), default="csv", dest="fmt")
-    export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>)")
+    export.add_argument("--output", "-o", help="the tasks file (default: <recipe folder>/<name>-tasks.<ext>, "
+                        "or <name>-ask.<ext> with --ask)")
+    export.add_argument("--ask", action="store_true",
+                        help="only the rows the latest build asks about (label.ask), from its review/ask.parquet")
+    export.add_argument("--build", help="with --ask: the build folder (default: output.dir or build/<name>)")
 
     push = command("push", help="upload a built folder to a dataset repo on the Hub")
     push.add_argument("output", help="the build folder")
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                    on_ready=ready)
             return 0
         if args.command == "label":
-            written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=progress)
+            written = export_tasks(args.recipe, fmt=args.fmt, out=args.output, progress=progress, ask=args.ask,
+                                   build_dir=args.build)
             print("wrote " + ", ".join(str(p) for p in written))
             return 0
 

@@ -465,6 +465,10 @@ class _ByPeople(_Section):
         None, description="human labels beside the recipe: CSV/JSONL with id,label[,annotator,time] (what "
         "`ftbuild review` writes) or a Label Studio JSON export; a list of such files is read in order",
     )
+    ask: int = Field(
+        0, ge=0, le=100_000, description="choose this many rows for a person to label, those expected to help "
+        "most (review/ask.parquet, the review page's first queue); 0: off",
+    )
 
     def annotation_files(self) -> list[str]:
         """The human-label files, in the order they are read."""
@@ -576,6 +580,8 @@ class ManualLabel(_Names, _ByPeople):
     @model_validator(mode="after")
     def _needs(self) -> ManualLabel:
         _labels_required(self, "manual")
+        if self.ask and self.suggest is None:
+            raise ValueError("ask needs a model to choose rows with: set suggest (e.g. suggest: embedding)")
         if isinstance(self.suggest, EmbeddingModel):
             unknown = sorted(set(self.suggest.descriptions) - set(self.labels or []))
             if unknown:

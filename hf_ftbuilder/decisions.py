@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
-__all__ = ["DROP", "FIELDS", "LabelDecisions", "atomic_write_text", "read_cluster_mapping", "write_cluster_names"]
+from .atomic_file import write_atomic
+
+__all__ = ["DROP", "FIELDS", "LabelDecisions", "read_cluster_mapping", "write_cluster_names"]
 
 #: The columns of a human-labels file the review page writes.
 FIELDS = ("id", "label", "annotator", "time")
@@ -35,21 +35,6 @@ DROP = "drop"
 
 #: Larger decision files are not read: a person's decisions are thousands of lines, not gigabytes.
 MAX_DECISION_BYTES = 64 * 1024 * 1024
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: a temp file beside it, fsynced, renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _now() -> str:
@@ -118,7 +103,7 @@ class LabelDecisions:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(FIELDS)
         writer.writerows((rid, lab, who, at) for (rid, who), (lab, at) in self._rows.items())
-        atomic_write_text(self.path, out.getvalue())
+        write_atomic(self.path, out.getvalue())
 
 
 def read_cluster_mapping(path: Path) -> dict[int, str]:
@@ -153,4 +138,4 @@ def write_cluster_names(path: Path, names: dict[int, str]) -> None:
     header = ("# Cluster names: a label name, or drop to leave the cluster's rows out.\n"
               "# Written by `ftbuild review`; label.cluster_names points here; the next build applies it.\n")
     body = yaml.safe_dump({int(c): names[c] for c in sorted(names)}, sort_keys=False, allow_unicode=True)
-    atomic_write_text(path, header + (body if names else "{}\n"))
+    write_atomic(path, header + (body if names else "{}\n"))

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow.parquet as pq
 from datasets import DatasetDict
 
 from . import clean as clean_stage
@@ -217,10 +219,14 @@ def export_tasks(
     out: str | Path | None = None,
     refresh: bool = False,
     progress: bool = True,
+    ask: bool = False,
+    build_dir: str | Path | None = None,
 ) -> list[Path]:
     """Write annotation tasks for the rows a build would label (after dedup).
 
     With ``label.suggest`` (or a model ``label.method``) each task carries the model's label and score.
+    With ``ask``, the tasks are the rows the latest build asks about (``label.ask``; its
+    ``review/ask.parquet``, in ``build_dir`` or the recipe's output folder), with the model's label.
 
     Returns:
         The files written: the tasks (default ``<recipe folder>/<name>-tasks.<ext>``), and for
@@ -230,6 +236,10 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
+    ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
+    if ask:
+        return _export_asked(recipe, fmt, Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-ask.{ext}",
+                             Path(build_dir) if build_dir is not None else recipe.output_dir())
     model = label_stage.suggestion_model(cfg)
     if model is not None:
         extras.require("models", f"label export with suggestions from {model.method}")
@@ -240,7 +250,6 @@ def export_tasks(
         if model is not None:
             labels, scores, suggested_by, _ = label_stage.suggest(ds, model, list(cfg.labels), context=context)
             suggestions = (labels, scores)
-    ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
     path = Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-tasks.{ext}"
     table = ds.with_format("arrow")[:]
     written = manual.export_tasks(
@@ -336,6 +345,24 @@ def _glob_root(pattern: str) -> str:
     parts = Path(pattern).parts
     plain = [p for p in itertools.takewhile(lambda part: not glob.has_magic(part), parts)]
     return str(Path(*plain)) if plain else "."
+
+
+def _export_asked(recipe: Recipe, fmt: str, path: Path, build_dir: Path) -> list[Path]:
+    asked = build_dir / "review" / "ask.parquet"
+    if not asked.is_file():
+        why = "it sets no label.ask" if not getattr(recipe.label, "ask", 0) else f"no {asked}"
+        raise ConfigError(f"label export --ask: no asked rows for {recipe.name} ({why}); build it with label.ask: N first")
+    table = pq.read_table(asked)
+    names = list(recipe.label.labels or [])
+    index = {n: i for i, n in enumerate(names)}
+    suggested = table.column("suggested_label").to_pylist()
+    suggestions = (np.array([index.get(s, 0) for s in suggested]),
+                   table.column(schema.LABEL_SCORE).to_numpy(zero_copy_only=False))
+    written = manual.export_tasks(path, fmt, ids=table.column(schema.ID).to_pylist(),
+                                  texts=table.column(schema.TEXT).to_pylist(), names=names, suggestions=suggestions,
+                                  suggested_by=f"{recipe.name} build")
+    logger.info("label export: %d asked rows in %s", table.num_rows, path)
+    return written
 
 
 def make_engine(cfg: Execution, cache_dir: Path, *, progress: bool = True) -> Engine:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..atomic_file import write_atomic
 from .fetch import FetchResult
 
 __all__ = ["FetchCache"]
@@ -64,18 +63,7 @@ class FetchCache:
             "has_body": result.body is not None,
             "body_length": len(result.body) if result.body is not None else 0,
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n")
-                if result.body is not None:
-                    fh.write(result.body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n" + (result.body or b""))
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/*.entry")) if self.root.exists() else 0

@@ -50,7 +50,7 @@ from ..context import StageContext
 from ..engine import Engine
 from ..errors import StageError
 from ..stats import StageStats, score_histogram, split_dropped
-from . import embedding, kmeans, manual, zero_shot
+from . import ask, embedding, kmeans, manual, zero_shot
 
 __all__ = [
     "REVIEW_REASONS", "embedding_model", "from_column", "input_column", "label", "label_column_batch", "needs_models",
@@ -175,6 +175,8 @@ class _Proposal:
     reasons: list[str | None]
     details: dict[str, Any] = field(default_factory=dict)
     review_files: dict[str, str] = field(default_factory=dict)
+    proba: np.ndarray | None = None  # rows x labels, when the method knows every label's probability
+    vectors: np.ndarray | None = None  # unit embeddings, when the method made them
 
     @classmethod
     def empty(cls, n: int, names: list[str]) -> _Proposal:
@@ -183,6 +185,22 @@ class _Proposal:
 
 def _label_cache(context: StageContext) -> Path:
     return context.cache_dir if context.cache_dir is not None else context.base_dir / ".ftbuild" / "label"
+
+
+def _suggest(
+    ds: Dataset, model: ZeroShotModel | EmbeddingModel, names: list[str], context: StageContext,
+    human: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[_Proposal, str]:
+    proposal = _Proposal.empty(ds.num_rows, names)
+    if isinstance(model, ZeroShotModel):
+        proposal.labels, proposal.scores = zero_shot.predict(ds, model, names, engine=context.engine)
+        proposal.details = {"model": model.model, "template": model.hypothesis_template}
+        return proposal, f"zero_shot:{model.model}"
+    result = embedding.predict(ds, model, names, base_dir=context.base_dir, cache_dir=_label_cache(context),
+                               seed=context.seed, progress=context.progress, engine=context.engine, human=human)
+    proposal.labels, proposal.scores, proposal.details = result.labels, result.scores, result.details
+    proposal.proba, proposal.vectors = result.proba, result.vectors
+    return proposal, f"embedding:{result.details['model']}"
 
 
 def suggest(
@@ -196,24 +214,19 @@ def suggest(
         names: the ClassLabel names.
         context: seed, folders, engine and progress of the build.
     """
-    context = context or StageContext()
-    if isinstance(model, ZeroShotModel):
-        labels, scores = zero_shot.predict(ds, model, names, engine=context.engine)
-        return labels, scores, f"zero_shot:{model.model}", {"model": model.model, "template": model.hypothesis_template}
-    result = embedding.predict(ds, model, names, base_dir=context.base_dir, cache_dir=_label_cache(context),
-                               seed=context.seed, progress=context.progress, engine=context.engine)
-    return result.labels, result.scores, f"embedding:{result.details['model']}", result.details
+    proposal, source = _suggest(ds, model, names, context or StageContext(), None)
+    return proposal.labels, proposal.scores, source, proposal.details
 
 
-def _by_model(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel, context: StageContext) -> _Proposal:
-    names = list(cfg.labels or [])
-    proposal = _Proposal.empty(ds.num_rows, names)
-    proposal.labels, proposal.scores, source, proposal.details = suggest(ds, cfg, names, context=context)
+def _by_model(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel, context: StageContext,
+              human: tuple[np.ndarray, np.ndarray] | None) -> _Proposal:
+    proposal, source = _suggest(ds, cfg, list(cfg.labels or []), context, human)
     proposal.sources = [source] * ds.num_rows
     return proposal
 
 
-def _by_clusters(ds: Dataset, cfg: KMeansLabel, context: StageContext) -> _Proposal:
+def _by_clusters(ds: Dataset, cfg: KMeansLabel, context: StageContext,
+                 human: tuple[np.ndarray, np.ndarray] | None) -> _Proposal:
     result, cluster_names = kmeans.assign(ds, cfg, base_dir=context.base_dir, cache_dir=_label_cache(context),
                                           seed=context.seed, progress=context.progress, engine=context.engine)
     if cluster_names is None:
@@ -234,43 +247,62 @@ def _by_clusters(ds: Dataset, cfg: KMeansLabel, context: StageContext) -> _Propo
     return proposal
 
 
-def _by_hand(ds: Dataset, cfg: ManualLabel, context: StageContext) -> _Proposal:
+def _by_hand(ds: Dataset, cfg: ManualLabel, context: StageContext,
+             human: tuple[np.ndarray, np.ndarray] | None) -> _Proposal:
     if cfg.suggest is None:
         if not cfg.annotations:
             raise StageError("label: method manual has no annotations yet; run `ftbuild label export RECIPE`, "
                              "annotate, then set label.annotations (or set label.suggest)")
         return _Proposal.empty(ds.num_rows, list(cfg.labels or []))
-    names = list(cfg.labels or [])
-    proposal = _Proposal.empty(ds.num_rows, names)
-    proposal.labels, proposal.scores, source, proposal.details = suggest(ds, cfg.suggest, names, context=context)
+    proposal, source = _suggest(ds, cfg.suggest, list(cfg.labels or []), context, human)
     proposal.sources = [source] * ds.num_rows
     return proposal
 
 
-#: One function per model method: what it proposes for each row.
-_PROPOSE: dict[type, Callable[[Dataset, Any, StageContext], _Proposal]] = {
+#: One function per model method: what it proposes for each row (taught by the rows people labelled).
+_PROPOSE: dict[type, Callable[[Dataset, Any, StageContext, tuple[np.ndarray, np.ndarray] | None], _Proposal]] = {
     ZeroShotLabel: _by_model, EmbeddingLabel: _by_model, KMeansLabel: _by_clusters, ManualLabel: _by_hand,
 }
 
 
+def _read_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel | ManualLabel, names: list[str],
+                 base_dir: Path) -> tuple[manual.Annotations | None, dict[str, int]]:
+    """The human labels (None without annotation files) and each row id's position."""
+    ids = ds.with_format("arrow")[schema.ID].to_pylist()
+    position = {row_id: i for i, row_id in enumerate(ids)}
+    if not cfg.annotations:
+        return None, position
+    return manual.read_annotations([base_dir / f for f in cfg.annotation_files()], names), position
+
+
+def _teaching(human: manual.Annotations | None, position: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions and label indices of the rows people labelled, for the model to learn from."""
+    if human is None:
+        return None
+    pairs = sorted((position[r], label) for r, label in human.labels.items() if r in position)
+    if not pairs:
+        return None
+    return np.array([p for p, _ in pairs], dtype=np.int64), np.array([lab for _, lab in pairs], dtype=np.int64)
+
+
 def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel | ManualLabel, proposal: _Proposal,
-                 base_dir: Path, details: dict[str, Any]) -> Dataset:
+                 people: tuple[manual.Annotations | None, dict[str, int]], details: dict[str, Any],
+                 suggested: np.ndarray) -> Dataset:
     """Human labels over the proposal (``label_source: human``, score 1.0), ties and rows nobody
-    labelled sent to review, and scores below ``min_score`` too; the rows with the label columns."""
+    labelled sent to review, and scores below ``min_score`` too; the rows with the label columns.
+    ``suggested``: the model's labels before it learned from people, for the agreement figures."""
     labels, scores, sources, reasons = proposal.labels.copy(), proposal.scores.copy(), proposal.sources, proposal.reasons
     n = ds.num_rows
-    if cfg.annotations:
+    human, position = people
+    if human is not None:
         files = cfg.annotation_files()
-        human = manual.read_annotations([base_dir / f for f in files], proposal.names)
-        ids = ds.with_format("arrow")[schema.ID].to_pylist()
-        position = {row_id: i for i, row_id in enumerate(ids)}
         pairs_model, pairs_human = [], []
         for row_id, value in human.labels.items():
             i = position.get(row_id)
             if i is None:
                 continue
-            if sources[i] is not None and proposal.labels[i] >= 0:
-                pairs_model.append(int(proposal.labels[i]))
+            if sources[i] is not None and suggested[i] >= 0:
+                pairs_model.append(int(suggested[i]))
                 pairs_human.append(value)
             labels[i], scores[i], sources[i], reasons[i] = value, 1.0, "human", None
         for row_id in human.ties:
@@ -292,6 +324,7 @@ def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel 
     kept_scores = [float(s) for s, r in zip(scores, reasons) if r is None and not np.isnan(s)]
     details["score_histogram"] = score_histogram(kept_scores)
     details["min_score"] = cfg.min_score
+    proposal.labels, proposal.scores = labels, scores  # what the dataset holds, for choosing rows to ask
     return add_columns(ds, [
         (schema.LABEL, [int(v) if v >= 0 else None for v in labels], Value("int64")),
         (schema.LABEL_SCORE, [None if np.isnan(s) else float(s) for s in scores], Value("float32")),
@@ -323,14 +356,26 @@ def label(ds: Dataset, cfg: Label, *, context: StageContext | None = None) -> tu
     details: dict[str, Any] = {"method": cfg.method}
     review_files: dict[str, str] = {}
     notes: list[str] = []
+    asked: Dataset | None = None
     if isinstance(cfg, ColumnLabel):
         out, names, notes = _from_column(ds, cfg, context.engine)
         details["column"] = cfg.column
     else:
-        proposal = _PROPOSE[type(cfg)](ds, cfg, context)
+        # People speak first, so that the model learns from them (a kmeans build's names are known
+        # only once the clusters are, so its people are read after).
+        known = not isinstance(cfg, KMeansLabel)
+        people = _read_people(ds, cfg, list(cfg.labels or []), context.base_dir) if known else None
+        teaching = _teaching(*people) if people else None
+        proposal = _PROPOSE[type(cfg)](ds, cfg, context, teaching)
+        # How often the model agreed with people is measured on what it said before it learned from them.
+        suggested = proposal.labels
+        if teaching is not None and _learns(cfg):
+            suggested = _PROPOSE[type(cfg)](ds, cfg, context, None).labels
         names, review_files = proposal.names, proposal.review_files
         details.update(proposal.details)
-        out = _with_people(ds, cfg, proposal, context.base_dir, details)
+        people = people or _read_people(ds, cfg, names, context.base_dir)
+        out = _with_people(ds, cfg, proposal, people, details, suggested)
+        asked = _ask(out, cfg, proposal, context, details)
 
     kept, stats = split_dropped(out, "label")
     _check_classes(kept, names, notes)
@@ -341,7 +386,48 @@ def label(ds: Dataset, cfg: Label, *, context: StageContext | None = None) -> tu
     stats.details = details
     stats.review_files = review_files
     _route_review(stats)
+    if asked is not None:  # these rows stay in the dataset; the file lists them for a person
+        stats.review_rows["ask"] = asked
     return kept, stats
+
+
+def _learns(cfg: Label) -> bool:
+    """Whether the method's model learns from human labels (embedding, also as manual's suggest)."""
+    return isinstance(cfg, EmbeddingLabel) or (isinstance(cfg, ManualLabel) and isinstance(cfg.suggest, EmbeddingModel))
+
+
+def _ask(out: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel | ManualLabel, proposal: _Proposal,
+         context: StageContext, details: dict[str, Any]) -> Dataset | None:
+    """The rows to ask a person about (``label.ask``), with the model's label, score and why."""
+    if not cfg.ask:
+        return None
+    reasons = out.with_format("arrow")[schema.DROP_REASON].to_pylist()
+    open_rows = np.array([i for i, (r, src) in enumerate(zip(reasons, proposal.sources)) if r is None and src != "human"],
+                         dtype=np.int64)
+    proba = proposal.proba
+    if proba is None:  # only the top label's score is known: a one-hot row scaled by it
+        proba = np.zeros((out.num_rows, max(len(proposal.names), 1)))
+        have = proposal.labels >= 0
+        proba[np.flatnonzero(have), proposal.labels[have]] = np.nan_to_num(proposal.scores[have], nan=0.0)
+    chosen = ask.choose(cfg.ask, proba=proba, open_rows=open_rows, seed=context.seed, vectors=proposal.vectors,
+                        names=proposal.names)
+    ids = out.with_format("arrow")[schema.ID].to_pylist()
+    names = proposal.names
+    labels = [names[int(proposal.labels[i])] if proposal.labels[i] >= 0 else None for i in chosen.rows]
+    human = {ids[i]: names[int(proposal.labels[i])] for i, src in enumerate(proposal.sources) if src == "human"}
+    curve = ask.rounds(_label_cache(context) / "label" / "ask-log.json", human=human,
+                       asked=[{"id": ids[i], "suggested": lab, "why": why}
+                              for i, lab, why in zip(chosen.rows, labels, chosen.why)])
+    details["ask"] = {"asked": len(chosen.rows), "random": chosen.why.count("random"),
+                      "open_rows": int(len(open_rows)), "human_labels": len(human), "rounds": curve}
+    if not chosen.rows:
+        return None
+    rows = out.select(chosen.rows).select_columns([schema.ID, schema.TEXT])
+    return add_columns(rows, [
+        ("suggested_label", labels, Value("string")),
+        (schema.LABEL_SCORE, [float(proposal.scores[i]) for i in chosen.rows], Value("float32")),
+        ("why", chosen.why, Value("string")),
+    ])
 
 
 def input_column(cfg: Label) -> str | None:

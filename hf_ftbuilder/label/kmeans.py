@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import yaml
 from datasets import Dataset
 
 from .. import schema
+from ..atomic_file import write_atomic
 from ..config import KMeansLabel
 from ..decisions import DROP, read_cluster_mapping
 from ..embedder import Embedder
@@ -132,11 +131,7 @@ def _load(path: Path) -> Clusterer | None:
 
 
 def _save(path: Path, clusterer: Clusterer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(clusterer, fh, protocol=5)
-    os.replace(tmp, path)
+    write_atomic(path, pickle.dumps(clusterer, protocol=5))
 
 
 def _top_terms(texts: list[str], clusters: np.ndarray, k: int, count: int) -> list[list[str]]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decisions import atomic_write_text
+from ..atomic_file import write_atomic
 from ..errors import ConfigError, SourceError
 from ..readers import read_csv, read_jsonl
 
@@ -86,9 +86,9 @@ def export_tasks(
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows({**r, "label": ""} for r in rows)
-        atomic_write_text(path, out.getvalue())
+        write_atomic(path, out.getvalue())
     elif fmt == "jsonl":
-        atomic_write_text(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
+        write_atomic(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
     else:
         tasks = []
         for r in rows:
@@ -101,9 +101,9 @@ def export_tasks(
                                 "value": {"choices": [r["suggestion"]]}}],
                 }]
             tasks.append(task)
-        atomic_write_text(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
         config = path.with_suffix(".xml")
-        atomic_write_text(config, label_studio_config(names))
+        write_atomic(config, label_studio_config(names))
         written.append(config)
     return written
 

@@ -1,0 +1,128 @@
+"""label.ask: the build chooses the rows a person should label, and learns from the answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import hf_ftbuilder
+from hf_ftbuilder.cli import main
+from hf_ftbuilder.errors import ConfigError
+from hf_ftbuilder.label.ask import choose, wilson
+from hf_ftbuilder.review import ReviewSession
+
+from ..conftest import LIGHT_REPORT
+from .conftest import read_split_rows, topic_rows, write_jsonl
+
+# Names that say nothing about the texts: similarity to them cannot tell the topics apart, so the
+# labels come from what people answer.
+NAMES = {"sports": "alpha", "space": "beta"}
+
+
+def _project(folder: Path) -> Path:
+    rows = [r for r in topic_rows(40, seed=4) if r["gold"] in NAMES]
+    write_jsonl(folder / "corpus.jsonl", [{**r, "gold": NAMES[r["gold"]]} for r in rows])
+    (folder / "answers.csv").write_text("id,label,annotator,time\n")
+    recipe = {
+        "name": "asked", "seed": 3, "report": LIGHT_REPORT,
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "dedup": {"near": {"enabled": False}},
+        "label": {"method": "embedding", "labels": ["alpha", "beta"], "refine": False, "ask": 10,
+                  "annotations": "answers.csv"},
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def _answer(folder: Path, out: Path) -> list[dict]:
+    """The oracle: a person answers every asked row with its gold label."""
+    asked = pq.read_table(out / "review" / "ask.parquet").to_pylist()
+    gold = {r["id"]: r["gold"] for r in read_split_rows(out)}
+    with (folder / "answers.csv").open("a", newline="") as fh:
+        csv.writer(fh).writerows([a["id"], gold[a["id"]], "oracle", "2026-12-02T00:00:00Z"] for a in asked)
+    return asked
+
+
+def _accuracy_without_people(out: Path) -> float:
+    rows = [r for r in read_split_rows(out) if r["label_source"] != "human"]
+    names = ["alpha", "beta"]
+    return sum(names[r["label"]] == r["gold"] for r in rows) / len(rows)
+
+
+def test_two_rounds_of_answers_teach_the_model(tmp_path: Path) -> None:
+    recipe = _project(tmp_path)
+    build = lambda name: hf_ftbuilder.build(recipe, output_dir=tmp_path / name, until="label", progress=False)  # noqa: E731
+    build("r0")
+    build("r0-again")  # the same inputs ask the same rows
+    assert (pq.read_table(tmp_path / "r0-again" / "review" / "ask.parquet").to_pylist()
+            == pq.read_table(tmp_path / "r0" / "review" / "ask.parquet").to_pylist())
+    before = _accuracy_without_people(tmp_path / "r0")
+    first = _answer(tmp_path, tmp_path / "r0")
+    assert len(first) == 10 and sum(a["why"] == "random" for a in first) == 2
+    assert {r["gold"] for r in read_split_rows(tmp_path / "r0") if r["id"] in {a["id"] for a in first}} == {"alpha", "beta"}
+
+    build("r1")
+    second = _answer(tmp_path, tmp_path / "r1")
+    assert not {a["id"] for a in first} & {a["id"] for a in second}  # never asked twice
+    result = build("r2")
+    after = _accuracy_without_people(tmp_path / "r2")
+    assert after >= before + 0.10, (before, after)
+    print(f"accuracy on rows no person labelled: {before:.4f} before, {after:.4f} after two rounds")
+    humans = [r for r in read_split_rows(tmp_path / "r2") if r["label_source"] == "human"]
+    assert len(humans) == 20 and all(["alpha", "beta"][r["label"]] == r["gold"] for r in humans)
+    rounds = result.quality["stages"][4]["details"]["ask"]["rounds"]
+    assert [(r["round"], r["human_labels"], r["asked"]) for r in rounds] == [(1, 0, 10), (2, 10, 10), (3, 20, 10)]
+    assert [r["random_answered"] for r in rounds] == [2, 2, 0]
+    card = (tmp_path / "r2" / "README.md").read_text()
+    assert "| 1 | 0 | 10 | 2 |" in card and "| 3 | 20 | 10 | 0 | - |" in card
+
+    # The asked rows are the review page's first queue, and an export.
+    session = ReviewSession(recipe, output_dir=tmp_path / "r2", annotator="oracle")
+    assert session.state()["first"] == "ask" and session.progress("ask") == (0, 10)
+    asked = session.page("ask", 0, 50)[1]
+    assert [(a["reason"], a["decision"]) for a in asked] == [("ask", None)] * 10
+    session.decide("ask", asked[0]["id"], "beta")
+    assert session.progress("ask") == (1, 10)
+    assert main(["label", "export", str(recipe), "--ask", "--build", str(tmp_path / "r2"), "--format", "jsonl"]) == 0
+    tasks = [json.loads(line) for line in (tmp_path / "asked-ask.jsonl").read_text().splitlines()]
+    assert [t["id"] for t in tasks] == [a["id"] for a in asked]
+    assert all(t["suggestion"] in ("alpha", "beta") for t in tasks)
+
+
+def test_choose_covers_every_label_then_doubt_spread_and_random() -> None:
+    import numpy as np
+
+    # Four labels; the model never picks label 3; rows 0-3 are the most doubtful and near-copies.
+    proba = np.array([[0.5, 0.5, 0, 0]] * 4 + [[0.9, 0.05, 0.05, 0]] * 8 + [[0.1, 0.2, 0.6, 0.1]] * 8, dtype=float)
+    proba[19] = [0.3, 0.1, 0.2, 0.4]
+    vectors = np.eye(20)
+    vectors[1:4] = vectors[0]  # the same kind of row as row 0
+    asked = choose(8, proba=proba, open_rows=np.arange(20), seed=1, vectors=vectors, names=list("abcd"))
+    assert len(asked.rows) == len(set(asked.rows)) == 8
+    assert asked.why.count("random") == 2
+    coverage = [w for w in asked.why if w.startswith("coverage")]
+    assert coverage == ["coverage: b", "coverage: d", "coverage: c", "coverage: a"]  # the rarest label first
+    doubt = [r for r, w in zip(asked.rows, asked.why) if w == "doubt"]
+    assert len([r for r in doubt if r < 4]) <= 1  # near-copies of one doubtful row are asked once
+    assert choose(8, proba=proba, open_rows=np.arange(20), seed=1, vectors=vectors).rows == asked.rows
+    assert choose(5, proba=proba, open_rows=np.array([2, 7]), seed=1).rows.__len__() == 2
+
+
+def test_wilson_interval() -> None:
+    assert wilson(0, 0) == (0.0, 1.0)
+    low, high = wilson(9, 10)
+    assert round(low, 4) == 0.5958 and round(high, 4) == 0.9821
+    assert wilson(10, 10)[1] == pytest.approx(1.0) and round(wilson(10, 10)[0], 4) == 0.7225
+
+
+def test_ask_with_manual_needs_a_model(tmp_path: Path, write_recipe) -> None:
+    path = write_recipe({"name": "m", "sources": [{"type": "jsonl", "path": "x.jsonl"}],
+                         "label": {"method": "manual", "labels": ["a", "b"], "ask": 5}})
+    with pytest.raises(ConfigError, match=r"label: .*ask needs a model to choose rows with: set suggest"):
+        hf_ftbuilder.load_config(path)
