@@ -53,6 +53,7 @@ _ROUNDS = 3
 MIN_ROWS_TO_REFINE = 50
 #: How much a human-labelled row weighs in the refining classifier, against one confident model row.
 HUMAN_WEIGHT = 20.0
+HUMAN_SHARE = 0.25
 #: How many human-labelled rows a label's prototype (name, descriptions, examples) is worth.
 PROTOTYPE_WEIGHT = 8.0
 
@@ -182,7 +183,11 @@ def _refine(features: Any, first: np.ndarray, margin: np.ndarray, n_classes: int
     weight = np.ones(features.shape[0])
     if human is not None:
         labels[human[0]] = human[1]
-        weight[human[0]] = HUMAN_WEIGHT
+        # People's rows weigh HUMAN_WEIGHT each, but all of them together at most HUMAN_SHARE of the
+        # model's confident rows: many labels on the rows the model doubted most are atypical rows,
+        # and a classifier fitted mostly to them misses the typical ones.
+        confident = features.shape[0] * _CONFIDENT_SHARE
+        weight[human[0]] = min(HUMAN_WEIGHT, HUMAN_SHARE * confident / len(human[0]))
     proba = np.zeros((features.shape[0], n_classes))
     rounds = []
     for _ in range(_ROUNDS):
