@@ -75,6 +75,7 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow  # a Ray cluster and three builds: make check-shared runs it (the ray extra is optional)
 def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_cluster, monkeypatch) -> None:
     recipe = _recipe(tmp_path, 1200)
     # The baseline, the noise estimate and the plots run on the driver whatever the engine (and
@@ -98,7 +99,7 @@ def test_ray_engine_builds_the_local_engines_bytes(tmp_path, write_recipe, ray_c
     assert _files(again) == ray_files
 
 
-@pytest.mark.slow  # Ray's windows: make test runs the Ray build above; check-shared also this
+@pytest.mark.slow  # Ray's windows, beside the Ray build above
 def test_ray_steps_cut_into_windows_give_the_local_rows(tmp_path, ray_cluster, monkeypatch) -> None:
     """Blocks of one batch and windows of one block: a step goes through Ray in several executions
     (a model loaded once per window and actor) and gives the rows the local engine gives."""

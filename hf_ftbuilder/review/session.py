@@ -214,9 +214,10 @@ class ReviewSession:
         table = _read(self.out / "review" / f"{_ISSUES}.parquet",
                       [schema.ID, schema.TEXT, "given_label", "likely_label", "issue_score"])
         if table is not None:
-            for row_id, text, given, likely, score in zip(*(table[c].to_pylist() for c in table.column_names)):
-                items.append({"id": row_id, "text": text, "reason": "label_issue", "given": given,
-                              "suggestion": likely, "score": score})
+            for r in table.to_pylist():
+                items.append({"id": r[schema.ID], "text": r[schema.TEXT], "reason": "label_issue",
+                              "given": r.get("given_label"), "suggestion": r.get("likely_label"),
+                              "score": r.get("issue_score")})
         seen: set[str] = set()
         return [i for i in items if not (i["id"] in seen or seen.add(i["id"]))]
 

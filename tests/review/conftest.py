@@ -88,15 +88,22 @@ def kmeans_recipe() -> dict:
     }
 
 
-@pytest.fixture
-def kmeans_project(tmp_path: Path) -> Path:
-    """Three planted topics clustered by KMeans (not named yet); the scores of a few rows fall
-    below min_score, so they wait for a person once the clusters are named."""
-    folder = tmp_path / "project"
-    folder.mkdir()
+@pytest.fixture(scope="session")
+def kmeans_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three planted topics clustered by KMeans (not named yet); the scores of some rows fall
+    below min_score, so they wait for a person once the clusters are named. Read-only."""
+    folder = tmp_path_factory.mktemp("review-kmeans")
     write_jsonl(folder / "corpus.jsonl", topic_rows(30, seed=1))
     (folder / "recipe.yaml").write_text(yaml.safe_dump(kmeans_recipe(), sort_keys=False))
     hf_ftbuilder.build(folder / "recipe.yaml", output_dir=folder / "out", progress=False)
+    return folder
+
+
+@pytest.fixture
+def kmeans_project(kmeans_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the KMeans project (recipe, corpus, cache with the fitted clusterer, build)."""
+    folder = tmp_path / "project"
+    shutil.copytree(kmeans_build, folder)
     return folder
 
 

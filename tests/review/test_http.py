@@ -12,6 +12,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from starlette.testclient import TestClient
@@ -279,3 +281,16 @@ def test_cluster_names_drop_a_new_label_and_undo(kmeans_project: Path) -> None:
         hf_ftbuilder.build(kmeans_project / "recipe.yaml", output_dir=kmeans_project / "again", progress=False)
     assert web.post("/api/decide", json={"queue": "clusters", "id": ids[2], "label": "bad\x07"},
                     headers=head).status_code == 400
+
+
+def test_rows_the_noise_estimate_flags_are_in_the_rows_queue(manual_copy: Path) -> None:
+    """review/label_issues.parquet (the report writes it when label_noise flags rows): given label,
+    likely label and score, beside the rows waiting for a label."""
+    flagged = pa.table({"id": ["f1", "f2"], "text": ["rocket orbit moon", "oven flour dough"],
+                        "issue_score": pa.array([0.91, 0.72], pa.float32()),
+                        "given_label": ["sports", "space"], "likely_label": ["space", "cooking"]})
+    pq.write_table(flagged, manual_copy / "out" / "review" / "label_issues.parquet")
+    web, _ = client(manual_copy)
+    rows = web.get("/api/queue/rows?offset=86&limit=10", headers={"X-Token": TOKEN}).json()["rows"]
+    assert [(r["id"], r["reason"], r["given"], r["suggestion"], round(r["score"], 2)) for r in rows] == [
+        ("f1", "label_issue", "sports", "space", 0.91), ("f2", "label_issue", "space", "cooking", 0.72)]
