@@ -88,6 +88,29 @@ def _confusion(quality: dict[str, Any], path: Path) -> str | None:
     return split
 
 
+def _learning_curve(quality: dict[str, Any], path: Path) -> bool:
+    """Label accuracy per round of asked rows (``label.ask``): the estimate and its 95% interval
+    against the human labels the round's model had."""
+    label = next((s for s in quality.get("stages", []) if s.get("name") == "label"), {})
+    rounds = [r for r in (label.get("details") or {}).get("ask", {}).get("rounds", []) if "accuracy" in r]
+    if not rounds:
+        return False
+    fig, ax = _figure()
+    x = [r["human_labels"] for r in rounds]
+    y = [r["accuracy"] for r in rounds]
+    low = [r["accuracy"] - r["ci95"][0] for r in rounds]
+    high = [r["ci95"][1] - r["accuracy"] for r in rounds]
+    ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=4, color="#4c72b0")
+    for r, xi, yi in zip(rounds, x, y):
+        ax.annotate(f"n={r['random_answered']}", (xi, yi), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("human labels the model had")
+    ax.set_ylabel("label accuracy (random rows)")
+    ax.set_title("Label accuracy per round of asked rows (95% interval)")
+    _save(fig, path)
+    return True
+
+
 def render(quality: dict[str, Any], images: Path) -> dict[str, str]:
     """Draw every plot the figures allow; returns ``{plot: relative path}`` for the card."""
     images.mkdir(parents=True, exist_ok=True)
@@ -101,4 +124,6 @@ def render(quality: dict[str, Any], images: Path) -> dict[str, str]:
         out["label_scores"] = "images/label_scores.png"
     if _confusion(quality, images / "confusion_matrix.png"):
         out["confusion_matrix"] = "images/confusion_matrix.png"
+    if _learning_curve(quality, images / "learning_curve.png"):
+        out["learning_curve"] = "images/learning_curve.png"
     return out

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import hf_ftbuilder
+from hf_ftbuilder import plots
 from hf_ftbuilder.cli import main
 from hf_ftbuilder.errors import ConfigError
 from hf_ftbuilder.label.ask import choose, wilson
@@ -81,6 +82,10 @@ def test_two_rounds_of_answers_teach_the_model(tmp_path: Path) -> None:
     assert [r["random_answered"] for r in rounds] == [2, 2, 0]
     card = (tmp_path / "r2" / "README.md").read_text()
     assert "| 1 | 0 | 10 | 2 |" in card and "| 3 | 20 | 10 | 0 | - |" in card
+    # The learning curve is drawn from quality.json (plots on): the rounds with answered random rows.
+    drawn = plots.render(result.quality, tmp_path / "images")
+    assert drawn["learning_curve"] == "images/learning_curve.png"
+    assert (tmp_path / "images" / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # The asked rows are the review page's first queue, and an export.
     session = ReviewSession(recipe, output_dir=tmp_path / "r2", annotator="oracle")
