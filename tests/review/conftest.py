@@ -69,12 +69,17 @@ def manual_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def private_copy(project: Path, tmp_path: Path) -> Path:
+    """A copy of a session's project (recipe, inputs, cache, build) that one test may change."""
+    folder = tmp_path / "project"
+    shutil.copytree(project, folder)
+    return folder
+
+
 @pytest.fixture
 def manual_copy(manual_build: Path, tmp_path: Path) -> Path:
-    """A private copy of the manual build's folder (recipe, inputs, build) for a test that decides."""
-    folder = tmp_path / "project"
-    shutil.copytree(manual_build, folder)
-    return folder
+    """A private copy of the manual build's folder for a test that decides."""
+    return private_copy(manual_build, tmp_path)
 
 
 def kmeans_recipe() -> dict:
@@ -101,10 +106,8 @@ def kmeans_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def kmeans_project(kmeans_build: Path, tmp_path: Path) -> Path:
-    """A private copy of the KMeans project (recipe, corpus, cache with the fitted clusterer, build)."""
-    folder = tmp_path / "project"
-    shutil.copytree(kmeans_build, folder)
-    return folder
+    """A private copy of the KMeans project (its cache holds the fitted clusterer)."""
+    return private_copy(kmeans_build, tmp_path)
 
 
 def topic_of(text: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import yaml
 
 from hf_ftbuilder.decisions import read_cluster_mapping
 
-from .conftest import HOSTILE, TOPICS, topic_of
+from .conftest import HOSTILE, TOPICS, private_copy, topic_of
 
 CHROMIUM = os.environ.get("FTBUILD_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("FTBUILD_SCREENSHOTS")
@@ -155,8 +154,7 @@ def test_name_clusters_relabel_rows_reload_and_rebuild(browser, kmeans_project: 
 
 
 def test_row_text_is_shown_as_text_and_runs_nothing(browser, manual_build: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "project"
-    shutil.copytree(manual_build, folder)
+    folder = private_copy(manual_build, tmp_path)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
