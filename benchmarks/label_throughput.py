@@ -35,12 +35,12 @@ DEFAULT_SHARED = REPO.parent / "shared" / "data"
 
 def _labels(vectors: np.ndarray, texts: list[str], protos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels by similarity to the prototypes alone, and after refining (as the label stage does)."""
-    from hf_ftbuilder.label import embedding
+    from hf_ftbuilder.label import learn
 
     similarities = vectors @ protos.T
     first = similarities.argmax(axis=1)
-    proba, _ = embedding._refine(embedding._features(vectors, texts), first, embedding._margin(similarities),
-                                 len(NAMES), seed=42)
+    proba, _ = learn.refine(learn.features(texts, vectors), first, learn.margin(similarities),
+                            len(NAMES), seed=42)
     return first, proba.argmax(axis=1)
 
 

@@ -557,6 +557,11 @@ class KMeansLabel(_ModelRun, _Names, _ByPeople):
     cluster_names: str | None = Field(
         None, description="the mapping cluster id -> label name | drop, a YAML file beside the recipe"
     )
+    refine: bool | None = Field(
+        None, description="once the clusters are named, relabel with a classifier trained on each named "
+        "cluster's most central rows and on people's labels (it fixes rows at cluster borders); "
+        "default: on with features: embedding",
+    )
 
 
 def _suggest_shorthand(value: Any) -> Any:

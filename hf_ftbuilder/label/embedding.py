@@ -5,17 +5,13 @@
    examples' mean (``label.examples``) when there are some: a class prototype.
 2. Cosine similarity to the prototypes gives a first label per row; a softmax with temperature
    (``label.temperature``, or fitted on the seed examples) turns similarities into probabilities.
-3. With ``refine`` (default), the first labels teach a light classifier: logistic regression on the
-   text's embedding and TF-IDF features, trained on the rows whose first label is the most certain
-   (largest margin) within its class, then used to relabel every row (when every label has at
-   least ``MIN_ROWS_TO_REFINE`` rows). Similarity to a short
-   description is a coarse signal; the classifier picks up the words and regions of the embedding
-   space that the confident rows of each class share. The confident rows' own scores come from
-   cross-validation, so no row vouches for itself. Three rounds; ``label_score`` is the
-   classifier's probability.
+3. With ``refine`` (default), the first labels teach a light classifier (:mod:`.learn`: logistic
+   regression on the text's embedding and TF-IDF features, trained on the rows whose first label is
+   the most certain within its label), which relabels every row, when every label has at least
+   ``MIN_ROWS_TO_REFINE`` rows.
 4. Rows a person labelled teach the model: their vectors join their label's prototype (as seed
-   examples do), and they train the refining classifier with their human label, weighted
-   ``HUMAN_WEIGHT`` times a confident row (a person's label is worth more than the model's guess).
+   examples do), and they train the refining classifier with their human label, weighted above a
+   confident row (a person's label is worth more than the model's guess).
    On AG News (benchmarks/ask_oracle.py) a prototype worth 8 rows and a weight of 20 were the
    steadiest of the settings tried: a single odd example per label dragged a prototype worth 1
    row (seed 2: 0.81 -> 0.67 after 8 labels), and fitting per-label offsets to the similarities
@@ -37,8 +33,9 @@ from .. import schema
 from ..config import EmbeddingModel
 from ..embedder import Embedder
 from ..engine import Engine
-from ..errors import ConfigError, SourceError
+from ..errors import SourceError
 from ..readers import read_csv, read_jsonl
+from . import learn
 
 __all__ = ["DEFAULT_TEMPERATURE", "EmbeddingResult", "fit_temperature", "predict", "prototypes", "softmax"]
 
@@ -47,13 +44,6 @@ logger = logging.getLogger(__name__)
 #: Softmax temperature over cosine similarities when there is nothing to fit it on. Sentence
 #: embedding models trained contrastively separate classes by a few hundredths of cosine.
 DEFAULT_TEMPERATURE = 0.05
-_CONFIDENT_SHARE = 0.5  # the most certain half of each class trains the refining classifier
-_ROUNDS = 3
-#: Refining needs this many rows per label: on fewer, a classifier learns less than the similarity knows.
-MIN_ROWS_TO_REFINE = 50
-#: How much a human-labelled row weighs in the refining classifier, against one confident model row.
-HUMAN_WEIGHT = 20.0
-HUMAN_SHARE = 0.25
 #: How many human-labelled rows a label's prototype (name, descriptions, examples) is worth.
 PROTOTYPE_WEIGHT = 8.0
 
@@ -144,86 +134,6 @@ def _with_people(protos: np.ndarray, vectors: np.ndarray, labels: np.ndarray) ->
     return out
 
 
-def _features(vectors: np.ndarray, texts: list[str]) -> Any:
-    from scipy.sparse import csr_matrix, hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=50_000, ngram_range=(1, 2), dtype=np.float32)
-    try:
-        words = tfidf.fit_transform(texts)
-    except ValueError:  # too few texts or words for min_df: the embedding alone
-        return csr_matrix(vectors)
-    return hstack([words, csr_matrix(vectors)], format="csr")
-
-
-def _confident(labels: np.ndarray, margin: np.ndarray, n_classes: int) -> np.ndarray:
-    """Indices of the largest-margin share of each class's rows (stable order: by index)."""
-    chosen = []
-    for c in range(n_classes):
-        members = np.flatnonzero(labels == c)
-        take = max(1, int(round(len(members) * _CONFIDENT_SHARE))) if len(members) else 0
-        order = members[np.argsort(-margin[members], kind="stable")]
-        chosen.append(order[:take])
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-
-
-def _margin(scores: np.ndarray) -> np.ndarray:
-    top = np.sort(scores, axis=1)
-    return top[:, -1] - top[:, -2] if scores.shape[1] > 1 else top[:, -1]
-
-
-def _refine(features: Any, first: np.ndarray, margin: np.ndarray, n_classes: int, seed: int,
-            human: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Class probabilities from a classifier trained on the confident rows of ``first`` (and the
-    rows people labelled, with their labels, weighted ``HUMAN_WEIGHT``)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    labels = first.copy()
-    weight = np.ones(features.shape[0])
-    if human is not None:
-        labels[human[0]] = human[1]
-        # People's rows weigh HUMAN_WEIGHT each, but all of them together at most HUMAN_SHARE of the
-        # model's confident rows: many labels on the rows the model doubted most are atypical rows,
-        # and a classifier fitted mostly to them misses the typical ones.
-        confident = features.shape[0] * _CONFIDENT_SHARE
-        weight[human[0]] = min(HUMAN_WEIGHT, HUMAN_SHARE * confident / len(human[0]))
-    proba = np.zeros((features.shape[0], n_classes))
-    rounds = []
-    for _ in range(_ROUNDS):
-        train = _confident(labels, margin, n_classes)
-        if human is not None:
-            train = np.union1d(train, human[0])
-        y = labels[train]
-        present = np.unique(y)
-        if len(present) < 2:
-            raise ConfigError("label: refining needs confident rows of at least two labels; set refine: false")
-        proba[:] = 0.0
-
-        def fit(rows: np.ndarray) -> Any:
-            model = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
-            if human is None:  # the unweighted fit, as before people spoke: the same bytes
-                return model.fit(features[rows], labels[rows])
-            return model.fit(features[rows], labels[rows], sample_weight=weight[rows])
-
-        proba[:, present] = fit(train).predict_proba(features)
-        counts = np.bincount(y, minlength=n_classes)
-        folds = min(5, int(counts[present].min()))
-        if folds >= 2:  # out-of-fold scores for the rows the classifier was trained on
-            for fit_idx, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(train, y):
-                model = fit(train[fit_idx])
-                proba[np.ix_(train[held], model.classes_)] = model.predict_proba(features[train[held]])
-                missing = np.setdiff1d(present, model.classes_)
-                proba[np.ix_(train[held], missing)] = 0.0
-        changed = int((proba.argmax(axis=1) != labels).sum())
-        rounds.append({"trained_on": int(len(train)), "changed": changed})
-        labels = proba.argmax(axis=1)
-        margin = _margin(proba)
-        if human is not None:
-            labels[human[0]] = human[1]
-    return proba, {"rounds": rounds}
-
-
 def predict(
     ds: Dataset,
     cfg: EmbeddingModel,
@@ -267,17 +177,14 @@ def predict(
     proba = softmax(similarities, temperature)
     first = similarities.argmax(axis=1)
     details["temperature"] = round(float(temperature), 6)
-    counts = np.bincount(first, minlength=len(names))
-    if human is not None:
-        counts[np.unique(human[1])] = np.maximum(counts[np.unique(human[1])], MIN_ROWS_TO_REFINE)
-    if cfg.refine and counts.min() >= MIN_ROWS_TO_REFINE:
+    if cfg.refine and learn.refinable(first, len(names), human):
         # The refining classifier reads the texts too (TF-IDF): the one place this method holds them all.
         texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
-        proba, refine_details = _refine(_features(vectors, texts), first, _margin(similarities), len(names), seed,
-                                        human)
+        proba, refine_details = learn.refine(learn.features(texts, vectors), first, learn.margin(similarities),
+                                             len(names), seed, human)
         details["refine"] = {**refine_details, "changed_from_similarity": int((proba.argmax(axis=1) != first).sum())}
     elif cfg.refine:
-        details["refine"] = {"skipped": f"a label has fewer than {MIN_ROWS_TO_REFINE} rows by similarity"}
+        details["refine"] = {"skipped": f"a label has fewer than {learn.MIN_ROWS_TO_REFINE} rows by similarity"}
     labels = proba.argmax(axis=1).astype(np.int64)
     return EmbeddingResult(labels=labels, scores=proba.max(axis=1).astype(np.float32), details=details,
                            proba=proba, vectors=vectors)

@@ -76,12 +76,46 @@ class Clusterer:
 
 @dataclass
 class ClusterResult:
-    """Per-row cluster and score, and the review files for a person."""
+    """Per-row cluster and score, and what a person reads to name the clusters."""
 
     clusters: np.ndarray
     scores: np.ndarray
-    review: dict[str, str]
+    entries: dict[int, dict[str, Any]]  # per cluster: name, size, terms, examples (and proposed)
+    preface: list[str]  # the first lines of clusters.md
     details: dict[str, Any]
+    vectors: np.ndarray | None = None  # the rows' embeddings, with features: embedding
+
+    def propose(self, ids: list[str], people: dict[str, str]) -> dict[int, dict[str, Any]]:
+        """Names that people's labels propose: a cluster where at least two rows were labelled by
+        people and all of them agree gets that label proposed (shown in the review files)."""
+        given: dict[int, list[str]] = {}
+        for row_id, cluster in zip(ids, self.clusters.tolist()):
+            if row_id in people:
+                given.setdefault(int(cluster), []).append(people[row_id])
+        proposed = {}
+        for cluster, labels in sorted(given.items()):
+            if len(labels) >= 2 and len(set(labels)) == 1:
+                proposed[cluster] = {"name": labels[0], "people_labels": len(labels)}
+                self.entries[cluster]["proposed"] = labels[0]
+                self.entries[cluster]["proposed_by"] = f"all {len(labels)} rows people labelled"
+        return proposed
+
+    @property
+    def review(self) -> dict[str, str]:
+        """``clusters.md`` (to read) and ``clusters.yaml`` (to fill in), for a person."""
+        header = (
+            "# Name each cluster: set `name` to a label name, or to `drop` to leave its rows out.\n"
+            "# Save this file beside the recipe and set label.cluster_names to its path; the next build applies it.\n"
+        )
+        md = list(self.preface)
+        for c, e in self.entries.items():
+            md += [f"## Cluster {c}" + (f": {e['name']}" if e["name"] else ""), "",
+                   f"{e['size']} rows. Terms: {', '.join(e['terms']) or '(none)'}", ""]
+            if e.get("proposed"):
+                md += [f"Proposed by people's labels: {e['proposed']} ({e['proposed_by']})", ""]
+            md += [f"- `{ex['id']}` {ex['text']}" for ex in e["examples"]] + [""]
+        body = yaml.safe_dump(self.entries, sort_keys=False, allow_unicode=True)
+        return {"clusters.md": "\n".join(md), "clusters.yaml": header + body}
 
 
 def _key(cfg: KMeansLabel, seed: int, embedder: Embedder | None) -> str:
@@ -154,8 +188,9 @@ def _top_terms(texts: list[str], clusters: np.ndarray, k: int, count: int) -> li
     return [[str(vocab[j]) for j in np.argsort(-weights[c], kind="stable")[:count] if weights[c, j] > 0] for c in range(k)]
 
 
-def _review(texts: list[str], ids: list[str], clusters: np.ndarray, scores: np.ndarray, cfg: KMeansLabel,
-            clusterer: Clusterer, names: dict[int, str] | None) -> dict[str, str]:
+def _entries(texts: list[str], ids: list[str], clusters: np.ndarray, scores: np.ndarray, cfg: KMeansLabel,
+             clusterer: Clusterer, names: dict[int, str] | None) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    """Per cluster what a person reads to name it, and the first lines of ``clusters.md``."""
     k = clusterer.k
     terms = _top_terms(texts, clusters, k, cfg.kmeans.terms)
     entries: dict[int, dict[str, Any]] = {}
@@ -168,20 +203,12 @@ def _review(texts: list[str], ids: list[str], clusters: np.ndarray, scores: np.n
             "terms": terms[c],
             "examples": [{"id": ids[i], "text": " ".join(texts[i].split())[:300]} for i in nearest],
         }
-    header = (
-        "# Name each cluster: set `name` to a label name, or to `drop` to leave its rows out.\n"
-        "# Save this file beside the recipe and set label.cluster_names to its path; the next build applies it.\n"
-    )
-    md = ["# Clusters to name", "",
-          f"{k} clusters of {len(texts)} rows ({clusterer.features} features, seed {clusterer.seed}). "
-          "Name them in `clusters.yaml` (see its first lines).", ""]
+    preface = ["# Clusters to name", "",
+               f"{k} clusters of {len(texts)} rows ({clusterer.features} features, seed {clusterer.seed}). "
+               "Name them in `clusters.yaml` (see its first lines).", ""]
     if clusterer.silhouette:
-        md += ["Silhouette by k: " + ", ".join(f"{c}: {s:.3f}" for c, s in clusterer.silhouette.items()), ""]
-    for c, e in entries.items():
-        md += [f"## Cluster {c}" + (f": {e['name']}" if e["name"] else ""), "",
-               f"{e['size']} rows. Terms: {', '.join(e['terms']) or '(none)'}", ""]
-        md += [f"- `{ex['id']}` {ex['text']}" for ex in e["examples"]] + [""]
-    return {"clusters.md": "\n".join(md), "clusters.yaml": header + yaml.safe_dump(entries, sort_keys=False, allow_unicode=True)}
+        preface += ["Silhouette by k: " + ", ".join(f"{c}: {s:.3f}" for c, s in clusterer.silhouette.items()), ""]
+    return entries, preface
 
 
 def read_cluster_names(path: Path, k: int, labels: list[str] | None) -> dict[int, str]:
@@ -257,7 +284,7 @@ def assign(
         logger.info("label: %d clusters from the saved clusterer %s", clusterer.k, path)
     clusters, scores = clusterer.predict(x)
     names = read_cluster_names(base_dir / cfg.cluster_names, clusterer.k, cfg.labels) if cfg.cluster_names else None
-    review = _review(texts, ids, clusters, scores, cfg, clusterer, names)
+    entries, preface = _entries(texts, ids, clusters, scores, cfg, clusterer, names)
     details = {
         "features": clusterer.features,
         "k": clusterer.k,
@@ -268,4 +295,6 @@ def assign(
         "clusters_dropped": sum(1 for n in (names or {}).values() if n == DROP),
         "sizes": np.bincount(clusters, minlength=clusterer.k).tolist(),
     }
-    return ClusterResult(clusters=clusters, scores=scores, review=review, details=details), names
+    vectors = x if cfg.kmeans.features == "embedding" else None
+    return ClusterResult(clusters=clusters, scores=scores, entries=entries, preface=preface, details=details,
+                         vectors=vectors), names

@@ -2,7 +2,8 @@
 
 Each text is paired with one hypothesis per label (``hypothesis_template`` filled with the label
 name); the label whose hypothesis the model finds most entailed wins, and its probability is the
-row's ``label_score``. The pipeline runs inside ``Dataset.map``: it is built once, on the first
+row's ``label_score``; every label's probability is kept for choosing rows to ask about and for
+learning from people's labels (:mod:`.learn`). The pipeline runs inside ``Dataset.map``: it is built once, on the first
 batch that needs it, and passed in, so a rebuild whose rows are cached never loads the model.
 """
 
@@ -14,7 +15,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, Features, Value
+from datasets import Dataset, Features, List, Value
 
 from .. import schema
 from ..config import ZeroShotModel
@@ -27,7 +28,7 @@ __all__ = ["ZeroShotBatch", "ZeroShotClassifier", "predict"]
 
 logger = logging.getLogger(__name__)
 
-_LABEL, _SCORE = "_zs_label", "_zs_score"
+_LABEL, _SCORE, _PROBA = "_zs_label", "_zs_score", "_zs_proba"
 
 
 class ZeroShotClassifier:
@@ -65,12 +66,14 @@ class ZeroShotClassifier:
 
     def __call__(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float]]:
         """The index of the winning label and its probability, per text."""
-        return self.classify(texts, names)
+        labels, scores, _ = self.classify(texts, names)
+        return labels, scores
 
-    def classify(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float]]:
-        """The index of the winning label and its probability, per text."""
+    def classify(self, texts: list[str], names: list[str]) -> tuple[list[int], list[float], list[list[float]]]:
+        """The index of the winning label and its probability, and every label's probability (in the
+        order of ``names``), per text."""
         if not texts:
-            return [], []
+            return [], [], []
         results = self.pipeline()(
             texts,
             candidate_labels=names,
@@ -81,13 +84,18 @@ class ZeroShotClassifier:
         if isinstance(results, dict):
             results = [results]
         index = {n: i for i, n in enumerate(names)}
-        return [index[r["labels"][0]] for r in results], [float(r["scores"][0]) for r in results]
-
+        every = []
+        for r in results:
+            row = [0.0] * len(names)
+            for name, score in zip(r["labels"], r["scores"]):
+                row[index[name]] = float(score)
+            every.append(row)
+        return [index[r["labels"][0]] for r in results], [float(r["scores"][0]) for r in results], every
 
     def label_batch(self, batch: dict[str, list]) -> dict[str, list]:
         """The model step: label index and score of each ``text`` of a batch (for ``Engine.map_model``)."""
-        labels, scores = self.classify(batch[schema.TEXT], self.names)
-        return {_LABEL: labels, _SCORE: scores}
+        labels, scores, every = self.classify(batch[schema.TEXT], self.names)
+        return {_LABEL: labels, _SCORE: scores, _PROBA: every}
 
 
 class ZeroShotBatch(ZeroShotClassifier):
@@ -97,15 +105,16 @@ class ZeroShotBatch(ZeroShotClassifier):
         return self.label_batch(batch)
 
 
-def predict(ds: Dataset, cfg: ZeroShotModel, names: list[str], *, engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Label index and score of every row of ``ds``.
+def predict(ds: Dataset, cfg: ZeroShotModel, names: list[str], *,
+            engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label index and score of every row of ``ds``, and every label's probability (rows x labels).
 
     The map's fingerprint is the input's plus the model's files and the settings, so a rebuild
     reads the scores back from the cache without loading the model. The engine builds one
     classifier (locally) or one per Ray actor; each loads the model on its first batch.
     """
     key = json.dumps(
-        [ds._fingerprint, model_fingerprint(cfg.model), names, cfg.hypothesis_template, cfg.multi_label,
+        ["every label", ds._fingerprint, model_fingerprint(cfg.model), names, cfg.hypothesis_template, cfg.multi_label,
          cfg.max_length],
         sort_keys=True,
     )
@@ -115,7 +124,7 @@ def predict(ds: Dataset, cfg: ZeroShotModel, names: list[str], *, engine: Engine
         init_kwargs={"cfg": cfg, "names": names},
         batch_size=max(cfg.batch_size, 8),
         remove_columns=ds.column_names,
-        features=Features({_LABEL: Value("int64"), _SCORE: Value("float32")}),
+        features=Features({_LABEL: Value("int64"), _SCORE: Value("float32"), _PROBA: List(Value("float32"))}),
         fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
         desc=f"label: zero-shot ({cfg.model})",
     )
@@ -123,4 +132,5 @@ def predict(ds: Dataset, cfg: ZeroShotModel, names: list[str], *, engine: Engine
     return (
         table.column(_LABEL).to_numpy().astype(np.int64),
         table.column(_SCORE).to_numpy().astype(np.float32),
+        np.array(table.column(_PROBA).to_pylist(), dtype=np.float64).reshape(len(table), len(names)),
     )

@@ -190,6 +190,8 @@ class ReviewSession:
                 "terms": list(entry.get("terms") or []), "nearest": list(entry.get("examples") or []),
                 "sample": [{"id": i, "text": texts.get(i, "")} for i in sampled.get(int(cluster), [])],
                 "built_name": entry.get("name"),
+                # A name that people's labels of the cluster's rows agree on, to accept with a key.
+                "proposed": entry.get("proposed"), "proposed_by": entry.get("proposed_by"),
             })
         return items
 

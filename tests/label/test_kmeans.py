@@ -10,6 +10,7 @@ import yaml
 
 import hf_ftbuilder
 from hf_ftbuilder.errors import ConfigError, SourceError
+from hf_ftbuilder.review import ReviewSession
 
 from ..conftest import LIGHT_REPORT, SENTENCE_TOPICS, topic_corpus
 from .conftest import TOPICS, WORDS, read_split_rows, topic_rows, write_jsonl
@@ -138,3 +139,64 @@ def test_kmeans_on_embeddings_finds_the_topics(tmp_path, write_recipe, minilm) -
     assert all(len(ids) == 1 for ids in clusters.values())  # each topic is one cluster
     assert len(set().union(*clusters.values())) == 3
     assert result.stages[-2].details["kmeans"]["features"] == "embedding"
+
+
+def test_people_propose_cluster_names_and_teach_the_borders(tmp_path, write_recipe) -> None:
+    # Three planted topics in two clusters: cooking and space share one. People's labels propose
+    # names where they agree, and once the clusters are named they teach the classifier that the
+    # cooking rows inside the space cluster are cooking.
+    rows = topic_rows(60, seed=2)
+    write_jsonl(tmp_path / "corpus.jsonl", rows)
+    (tmp_path / "people.csv").write_text("id,label\n")
+    recipe = {
+        "name": "borders", "report": LIGHT_REPORT, "seed": 7,
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "dedup": {"near": {"enabled": False}},
+        "label": {"method": "kmeans", "kmeans": {"k": 2}, "labels": ["sports", "cooking", "space"],
+                  "annotations": "people.csv"},
+    }
+    first = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "out", until="label", progress=False)
+    built = read_split_rows(tmp_path / "out")
+    cluster_of = {r["id"]: int(r["label_source"].split(":")[1]) for r in built}
+    by_topic = {t: [r["id"] for r in built if r["gold"] == t] for t in TOPICS}
+    sports = cluster_of[by_topic["sports"][0]]
+    assert {cluster_of[i] for i in by_topic["sports"]} == {sports}  # one cluster is all the sports rows
+    assert {cluster_of[i] for i in by_topic["cooking"] + by_topic["space"]} == {1 - sports}
+    assert first.quality["stages"][4]["details"]["kmeans"].get("proposed", {}) == {}
+
+    # Two sports rows and six cooking rows labelled by people; the clusters not yet named.
+    labelled = [(i, "sports") for i in by_topic["sports"][:2]] + [(i, "cooking") for i in by_topic["cooking"][:6]]
+    (tmp_path / "people.csv").write_text("id,label\n" + "".join(f"{i},{lab}\n" for i, lab in labelled))
+    second = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "out", until="label", overwrite=True,
+                                progress=False)
+    review = yaml.safe_load((tmp_path / "out" / "review" / "clusters.yaml").read_text())
+    assert review[sports]["proposed"] == "sports" and review[sports]["proposed_by"] == "all 2 rows people labelled"
+    assert review[1 - sports]["proposed"] == "cooking"  # what people labelled there so far
+    assert second.quality["stages"][4]["details"]["kmeans"]["proposed"] == {
+        str(sports): {"name": "sports", "people_labels": 2}, str(1 - sports): {"name": "cooking", "people_labels": 6}}
+    assert "Proposed by people's labels: sports (all 2 rows people labelled)" in (
+        tmp_path / "out" / "review" / "clusters.md").read_text()
+    assert {r["label_source"] for r in read_split_rows(tmp_path / "out")} == {"cluster:0", "cluster:1"}
+    # The review page shows the proposals beside each cluster (its people's labels do not apply yet).
+    session = ReviewSession(tmp_path / "recipe.yaml", output_dir=tmp_path / "out")
+    shown = session.page("clusters", 0, 50)[1]
+    assert {c["cluster"]: (c["proposed"], c["decision"]) for c in shown} == {sports: ("sports", None),
+                                                                          1 - sports: ("cooking", None)}
+
+    # The person names the mixed cluster space; the classifier learns cooking from people's rows.
+    (tmp_path / "names.yaml").write_text(yaml.safe_dump({sports: "sports", 1 - sports: "space"}))
+    recipe["label"]["cluster_names"] = "names.yaml"
+    recipe["label"]["refine"] = True  # on by default with embedding clusters only
+    named = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "named", until="label", progress=False)
+    names = ["sports", "cooking", "space"]
+    out = [r for r in read_split_rows(tmp_path / "named") if r["label_source"] != "human"]
+    right = {t: sum(names[r["label"]] == t for r in out if r["gold"] == t) for t in TOPICS}
+    assert right == {"sports": 58, "cooking": 54, "space": 60}, right  # every row no person labelled
+    details = named.quality["stages"][4]["details"]
+    assert details["refine"]["people"] == 8 and details["refine"]["changed"] == 60  # the cooking rows
+    # Without refine the names alone label every cooking row space.
+    recipe["label"]["refine"] = False
+    plain = hf_ftbuilder.build(write_recipe(recipe), output_dir=tmp_path / "plain", until="label", progress=False)
+    assert "refine" not in plain.quality["stages"][4]["details"]
+    out = [r for r in read_split_rows(tmp_path / "plain") if r["label_source"] != "human"]
+    assert sum(names[r["label"]] == "cooking" for r in out) == 0

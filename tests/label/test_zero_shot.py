@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import hf_ftbuilder
@@ -25,11 +26,14 @@ def test_zero_shot_labels_by_keyword(tiny_nli, make_dataset) -> None:
     ])
     names = ["sports", "business", "science", "politics"]
     cfg = ZeroShotModel(model=str(tiny_nli), batch_size=4)
-    labels, scores = zero_shot.predict(ds, cfg, names)
+    labels, scores, proba = zero_shot.predict(ds, cfg, names)
     assert [names[i] for i in labels] == ["sports", "business", "science", "politics", "sports"]
     assert all(0.25 < s <= 1.0 for s in scores)
+    # Every label's probability, in the order of names: they sum to 1, the winner's is the score.
+    assert proba.shape == (5, 4) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert proba.argmax(axis=1).tolist() == labels.tolist() and np.allclose(proba.max(axis=1), scores, atol=1e-6)
     multi = ZeroShotModel(model=str(tiny_nli), multi_label=True)
-    labels, _ = zero_shot.predict(ds, multi, names)
+    labels, _, _ = zero_shot.predict(ds, multi, names)
     assert [names[i] for i in labels] == ["sports", "business", "science", "politics", "sports"]
 
 

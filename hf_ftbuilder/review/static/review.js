@@ -379,6 +379,9 @@
       el("span", "field", `${item.size} rows`),
       el("span", "decision"),
     );
+    if (item.proposed) {
+      head.append(el("span", "field proposed", `people's labels say ${item.proposed} (${item.proposed_by})`));
+    }
     const terms = el("div", "terms");
     for (const term of item.terms ?? []) terms.append(el("span", "term", term));
     const cols = el("div", "nested-cols");
