@@ -19,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 
 import datasets
-import numpy as np
 import yaml
 from datasets import Dataset
 
