@@ -9,6 +9,20 @@ Label noise is estimated by confident learning on out-of-fold probabilities over
 (:func:`confident_learning`): rows whose given label the model confidently disagrees with, counted
 in a joint matrix of given versus likely labels, calibrated to the class sizes. The estimate says
 how many labels are probably wrong and which rows to look at first.
+
+Rows with several labels (a 0/1 indicator matrix ``Y``, rows x labels) get the same figures
+label by label: one-vs-rest over the same TF-IDF and logistic regression, cross-validated on the
+folds the caller gives (``fold_of``, from iterative stratification), a label predicted when its
+probability is above 0.5; micro and macro precision, recall and F1, subset accuracy and Hamming
+loss (:func:`multilabel_scores`); and confident learning on each label's membership
+(:func:`confident_learning_per_label`), which says which (row, label) memberships are in doubt,
+missing or extra.
+
+A label a training fold holds on every row or on none is predicted as that constant (what
+scikit-learn's ``OneVsRestClassifier`` does): there is nothing to learn it from, and it scores as
+the baseline would do with it. Iterative stratification spreads a label's rows over the folds, so
+this happens to a label with a single row (or missing from a single row), which the noise
+estimate leaves out.
 """
 
 from __future__ import annotations
@@ -23,7 +37,18 @@ import numpy as np
 
 from ..allocation import allocate
 
-__all__ = ["classification_scores", "confident_learning", "cross_validate", "fit_and_score", "out_of_fold"]
+__all__ = [
+    "classification_scores",
+    "confident_learning",
+    "confident_learning_per_label",
+    "cross_validate",
+    "cross_validate_multilabel",
+    "fit_and_score",
+    "fit_and_score_multilabel",
+    "multilabel_scores",
+    "out_of_fold",
+    "out_of_fold_multilabel",
+]
 
 
 #: Columns word 1-2-grams are hashed into: few collisions for the vocabularies of a few thousand
@@ -71,15 +96,18 @@ class _TfidfLogReg:
     12 found instead of 11).
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, multilabel: bool = False) -> None:
         self.seed = seed
+        self.multilabel = multilabel
 
     def fit(self, counts: Any, labels: np.ndarray) -> _TfidfLogReg:
+        """``labels``: class ids, or a rows x labels indicator matrix when ``multilabel``."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
         self.seen = np.flatnonzero(counts.getnnz(axis=0))
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(counts[:, self.seen])
-        self.model = _model(self.seed).fit(self._features(counts), labels)
+        model = _model(self.seed)
+        self.model = (_one_vs_rest(model) if self.multilabel else model).fit(self._features(counts), labels)
         self.classes_ = self.model.classes_
         return self
 
@@ -101,13 +129,24 @@ def _model(seed: int) -> Any:
     return LogisticRegression(C=10.0, solver="saga", tol=1e-3, max_iter=200, random_state=seed)
 
 
+def _one_vs_rest(model: Any) -> Any:
+    from sklearn.multiclass import OneVsRestClassifier
+
+    return OneVsRestClassifier(model)
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """saga stops at max_iter on some folds; the scores are what matter, not the warning."""
+    """saga stops at max_iter on some folds; the scores are what matter, not the warning.
+
+    One-vs-rest warns of each label a training fold holds on every row or on none, then predicts
+    it as that constant: by design here (the module docstring says why).
+    """
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples", category=UserWarning)
         yield
 
 
@@ -260,4 +299,258 @@ def confident_learning(proba: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "flip_matrix": np.round(flip, 6).tolist(),
         "joint": np.round(calibrated, 3).tolist(),
         "flagged": sorted(((r, j, m) for r, (j, m) in best.items()), key=lambda x: (-x[2], x[0])),
+    }
+
+
+def _indicator(Y: np.ndarray, names: list[str] | None = None, what: str = "Y") -> np.ndarray:
+    """``Y`` as an int8 rows x labels matrix of 0 and 1 (one column per name when names are given)."""
+    Y = np.asarray(Y)
+    if Y.ndim != 2 or not np.isin(Y, (0, 1)).all():
+        raise ValueError(f"{what} must be a 2-D indicator matrix of 0 and 1 (rows x labels); got an array of shape"
+                         f" {Y.shape} and values {np.unique(Y)[:5].tolist()} instead")
+    if names is not None and Y.shape[1] != len(names):
+        raise ValueError(f"{what} must have one column per name ({len(names)}); got {Y.shape[1]} columns instead")
+    return Y.astype(np.int8)
+
+
+def _fold_ids(fold_of: np.ndarray, rows: int) -> np.ndarray:
+    fold_of = np.asarray(fold_of)
+    if fold_of.shape != (rows,):
+        raise ValueError(f"fold_of must hold one fold id per row ({rows}); got an array of shape {fold_of.shape}"
+                         " instead")
+    return fold_of
+
+
+def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Micro and macro precision/recall/F1, subset accuracy, Hamming loss and a per-label table.
+
+    Args:
+        y_true: the given labels, a rows x labels 0/1 matrix.
+        y_pred: the predicted labels, the same shape.
+        names: one name per column.
+
+    Returns:
+        ``micro_precision``, ``micro_recall``, ``micro_f1``, the same three ``macro_`` (a label
+        never given nor predicted counts 0), ``subset_accuracy`` (rows whose whole label set is
+        right), ``hamming_loss`` (share of wrong row-label cells) and ``per_label``: precision,
+        recall, F1 and support (rows given the label) of each name.
+
+    Raises:
+        ValueError: a matrix is not 0/1 with one column per name, or the shapes differ.
+    """
+    from sklearn.metrics import accuracy_score, hamming_loss, precision_recall_fscore_support
+
+    y_true, y_pred = _indicator(y_true, names, "y_true"), _indicator(y_pred, names, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape; got {y_true.shape} and {y_pred.shape} instead")
+    if len(names) == 1:  # one column is a binary target to scikit-learn, not a label set: score its class 1
+        y_true, y_pred, labels = y_true[:, 0], y_pred[:, 0], [1]
+    else:
+        labels = list(range(len(names)))
+
+    def averaged(average: str | None) -> Any:
+        return precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0)
+
+    p, r, f, support = averaged(None)
+    micro, macro = averaged("micro"), averaged("macro")
+    return {
+        "micro_precision": round(float(micro[0]), 6),
+        "micro_recall": round(float(micro[1]), 6),
+        "micro_f1": round(float(micro[2]), 6),
+        "macro_precision": round(float(macro[0]), 6),
+        "macro_recall": round(float(macro[1]), 6),
+        "macro_f1": round(float(macro[2]), 6),
+        "subset_accuracy": round(float(accuracy_score(y_true, y_pred)), 6),
+        "hamming_loss": round(float(hamming_loss(y_true, y_pred)), 6),
+        "per_label": {n: {"precision": round(float(p[i]), 6), "recall": round(float(r[i]), 6),
+                          "f1": round(float(f[i]), 6), "support": int(support[i])} for i, n in enumerate(names)},
+    }
+
+
+def _multilabel_model(seed: int, embeddings: bool) -> Any:
+    return _one_vs_rest(_embedding_model(seed)) if embeddings else _TfidfLogReg(seed, multilabel=True)
+
+
+def _label_proba(model: Any, features: Any, n_labels: int) -> np.ndarray:
+    """Each label's probability, rows x labels, from a fitted one-vs-rest model.
+
+    One label is a binary target to ``OneVsRestClassifier``, which then gives a column per class:
+    the label's is the second; and when the training rows all had one value, the only column is
+    always 1, whichever value it was, so that value is the probability.
+    """
+    if n_labels == 1 and len(model.classes_) == 1:
+        rows = features.shape[0] if hasattr(features, "shape") else len(features)  # sparse counts have no len()
+        return np.full((rows, 1), float(model.classes_[0]))
+    proba = model.predict_proba(features)
+    return proba[:, 1:] if n_labels == 1 else proba
+
+
+def _out_of_fold_proba(features: Any, Y: np.ndarray, fold_of: np.ndarray, seed: int, embeddings: bool) -> np.ndarray:
+    """Each row's label probabilities from the model fitted on the other folds (features counted once)."""
+    proba = np.zeros(Y.shape)
+    for fold in np.unique(fold_of):
+        fit_idx, held = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
+        with _quiet():
+            model = _multilabel_model(seed, embeddings).fit(_take(features, fit_idx), Y[fit_idx])
+        proba[held] = _label_proba(model, _take(features, held), Y.shape[1])
+    return proba
+
+
+def _predicted(proba: np.ndarray) -> np.ndarray:
+    """Labels above 0.5, as one-vs-rest's ``predict`` has them (a decision function above 0)."""
+    return (proba > 0.5).astype(np.int8)
+
+
+def _learnable(Y: np.ndarray) -> bool:
+    """Whether some label has rows with it and rows without it."""
+    positives = Y.sum(axis=0)
+    return bool(((positives > 0) & (positives < len(Y))).any())
+
+
+def cross_validate_multilabel(features: Any, Y: np.ndarray, names: list[str], *, fold_of: np.ndarray, seed: int,
+                              embeddings: bool = False) -> dict[str, Any]:
+    """One-vs-rest TF-IDF + logistic regression, cross-validated on the given folds of train.
+
+    Args:
+        features: the rows' texts (or embeddings, a rows x dims array, with ``embeddings``).
+        Y: the rows' labels, a rows x labels 0/1 matrix (a row may have none).
+        names: one name per label.
+        fold_of: the fold id of each row (from iterative stratification); each fold is held out
+            once. Fewer rows than folds asked for simply gives fewer fold ids.
+        seed: the models' seed.
+        embeddings: ``features`` are embeddings (logistic regression on them, no TF-IDF).
+
+    Returns:
+        ``folds`` (fold ids seen), the :func:`multilabel_scores` of the out-of-fold predictions
+        of every row, and ``per_fold``: mean and std over the folds of each headline score, as
+        :func:`cross_validate` gives them. ``{"skipped": reason}`` with fewer than 2 folds or
+        when no label is both present and absent in train.
+
+    Raises:
+        ValueError: ``Y`` is not 0/1 with one column per name, or ``fold_of`` is not one id per row.
+    """
+    Y = _indicator(Y, names)
+    fold_of = _fold_ids(fold_of, len(Y))
+    folds = np.unique(fold_of)
+    if len(folds) < 2:
+        return {"skipped": "fewer than 2 folds (train has fewer than 2 rows, or one fold id)"}
+    if not _learnable(Y):
+        return {"skipped": "no label is on some rows of train and not on others"}
+    proba = _out_of_fold_proba(features if embeddings else _counts(features), Y, fold_of, seed, embeddings)
+    predicted = _predicted(proba)
+    per_fold = [multilabel_scores(Y[fold_of == f], predicted[fold_of == f], names) for f in folds]
+    headline = [key for key in per_fold[0] if key != "per_label"]
+    return {
+        "folds": len(folds),
+        **multilabel_scores(Y, predicted, names),
+        "per_fold": {key: {"mean": round(float(np.mean([s[key] for s in per_fold])), 6),
+                           "std": round(float(np.std([s[key] for s in per_fold])), 6)} for key in headline},
+    }
+
+
+def fit_and_score_multilabel(train: tuple[Any, np.ndarray], evaluated: dict[str, tuple[Any, np.ndarray]],
+                             names: list[str], *, seed: int, embeddings: bool = False) -> dict[str, Any]:
+    """Fit one-vs-rest on all of train; :func:`multilabel_scores` on each evaluated split.
+
+    Empty splits are left out; ``{}`` when no label is both present and absent in train. A label
+    train never has (or always has) is predicted absent (present) everywhere.
+
+    Raises:
+        ValueError: a label matrix is not 0/1 with one column per name.
+    """
+    Y = _indicator(train[1], names)
+    if not _learnable(Y):
+        return {}
+    model = _multilabel_model(seed, embeddings)
+    features = (lambda x: x) if embeddings else _counts
+    with _quiet():
+        model.fit(features(train[0]), Y)
+    return {name: multilabel_scores(y, _predicted(_label_proba(model, features(x), len(names))), names)
+            for name, (x, y) in evaluated.items() if len(y)}
+
+
+def out_of_fold_multilabel(texts: list[str], Y: np.ndarray, *, fold_of: np.ndarray, seed: int) -> np.ndarray | None:
+    """Out-of-fold probability of every row and label (TF-IDF + one-vs-rest logistic regression).
+
+    Args:
+        texts: the rows' texts.
+        Y: the rows' labels, a rows x labels 0/1 matrix.
+        fold_of: the fold id of each row; each fold's probabilities come from the other folds.
+        seed: the models' seed.
+
+    Returns:
+        A float rows x labels matrix, or None with fewer than 2 folds. A label the other folds
+        hold on every row or on none gets that constant, 1.0 or 0.0, in the fold held out (see
+        the module's docstring).
+
+    Raises:
+        ValueError: ``Y`` is not a 0/1 matrix of one row per text, or ``fold_of`` not one id per row.
+    """
+    Y = _indicator(Y)
+    if len(Y) != len(texts):
+        raise ValueError(f"Y must have one row per text ({len(texts)}); got {len(Y)} rows instead")
+    fold_of = _fold_ids(fold_of, len(Y))
+    if len(np.unique(fold_of)) < 2:
+        return None
+    return _out_of_fold_proba(_counts(texts), Y, fold_of, seed, embeddings=False)
+
+
+def confident_learning_per_label(proba: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """Confident learning on each label's membership: which (row, label) pairs are in doubt.
+
+    Each label is a two-class problem, absent or present, with probabilities ``[1 - p, p]``:
+    :func:`confident_learning` on it estimates how many of the label's memberships are wrong
+    (given 1 but likely 0: an extra label; given 0 but likely 1: a missing one) and flags the rows
+    both of its views agree on. A label on fewer than 2 rows, or missing from fewer than 2, is
+    left out: its out-of-fold probabilities come from folds that never saw it (or its absence).
+
+    Args:
+        proba: out-of-fold probabilities, rows x labels (:func:`out_of_fold_multilabel`).
+        Y: the given labels, a rows x labels 0/1 matrix.
+
+    Returns:
+        ``per_label``, one entry per label in order: ``positives`` (rows given it), and
+        ``noise_rate`` (estimated wrong memberships over rows), ``estimated_errors``, ``joint``
+        (calibrated counts, rows given 0/1, columns likely 0/1) and ``flagged`` (count); or
+        ``skipped`` with the reason. Totals: ``rows``, ``labels``, ``labels_estimated``,
+        ``estimated_errors``, ``noise_rate`` (over the rows x estimated labels cells),
+        ``rows_flagged``. And ``flagged``: ``(row, label index, given 0/1, score)``, the score
+        being how much more probable the other value is (0 to 1), highest first, then by row
+        and label.
+
+    Raises:
+        ValueError: ``Y`` is not a 0/1 matrix, or ``proba`` has another shape.
+    """
+    Y = _indicator(Y)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape != Y.shape:
+        raise ValueError(f"proba must have the shape of Y {Y.shape}; got {proba.shape} instead")
+    rows, n_labels = Y.shape
+    per_label: list[dict[str, Any]] = []
+    flagged: list[tuple[int, int, int, float]] = []
+    errors = 0.0
+    for j in range(n_labels):
+        given = Y[:, j].astype(np.int64)
+        positives = int(given.sum())
+        if min(positives, rows - positives) < 2:
+            per_label.append({"positives": positives, "skipped": "fewer than 2 rows with the label, or without it"})
+            continue
+        found = confident_learning(np.column_stack([1 - proba[:, j], proba[:, j]]), given)
+        joint = found["joint"]
+        wrong = joint[0][1] + joint[1][0]
+        errors += wrong
+        flagged.extend((r, j, int(given[r]), m) for r, _, m in found["flagged"])
+        per_label.append({"positives": positives, "noise_rate": found["noise_rate"],
+                          "estimated_errors": int(round(wrong)), "joint": joint,
+                          "flagged": len(found["flagged"])})
+    estimated = sum("skipped" not in e for e in per_label)
+    return {
+        "per_label": per_label,
+        "rows": rows,
+        "labels": n_labels,
+        "labels_estimated": estimated,
+        "estimated_errors": int(round(errors)),
+        "noise_rate": round(errors / (rows * estimated), 6) if estimated else 0.0,
+        "rows_flagged": len({r for r, _, _, _ in flagged}),
+        "flagged": sorted(flagged, key=lambda x: (-x[3], x[0], x[1])),
     }
