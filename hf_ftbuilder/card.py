@@ -30,7 +30,9 @@ _COLUMN_DOCS = {
     schema.TEXT: "the cleaned text",
     schema.SOURCE: "where the row came from: `<type>:<path or host>`",
     schema.LABEL: "the class",
-    schema.LABEL_SCORE: "confidence of a model-given label (empty for labels taken from a column)",
+    schema.LABELS: "the classes: several labels per row (`labels_per_row: many`), in the order of the names",
+    schema.LABEL_SCORE: "confidence of a model-given label (empty for labels taken from a column); with several "
+    "labels per row, one per label",
     schema.LABEL_SOURCE: "how the label was given: `column:<name>`, `zero_shot:<model>`, `embedding:<model>`, `cluster:<id>` or `human`",
     schema.URL: "the page's URL (after redirects)",
     schema.TITLE: "the page's title",
@@ -122,6 +124,10 @@ def _render(template: str, **values: Any) -> str:
 def _type_name(feature: Any) -> str:
     if hasattr(feature, "names"):
         return "class label"
+    if hasattr(getattr(feature, "feature", None), "names"):
+        return "list of class labels"
+    if hasattr(feature, "feature"):
+        return f"list of {_type_name(feature.feature)}"
     return str(getattr(feature, "dtype", type(feature).__name__))
 
 
@@ -216,6 +222,7 @@ def render_card(
         "versions": quality["card"].get("versions", {}),
         "fingerprint": quality["recipe_fingerprint"],
         "label_names": labels.get("names", []),
+        "many": labels.get("per_row") == "many",
         "label_shares": labels.get("shares", {}),
         "splits": [{"name": split, **entry} for split, entry in quality["splits"].items()],
         "total_rows": total,

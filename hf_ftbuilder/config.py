@@ -439,6 +439,9 @@ class KMeansOptions(_Section):
 
 class _Names(_Section):
     labels: list[str] | None = Field(None, min_length=1, description="the ClassLabel names, in this order")
+    labels_per_row: Literal["one", "many"] = Field(
+        "one", description="one: a ClassLabel `label` per row; many: a list of them, `labels` (multi-label)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> _Names:
@@ -483,6 +486,10 @@ class ZeroShotModel(_ModelRun):
     model: str = Field(description="an NLI model's Hub id or local folder")
     hypothesis_template: str = Field("This example is {}.", description="the NLI hypothesis; {} is the label")
     multi_label: bool = Field(False, description="score each label on its own (entailment vs contradiction)")
+    threshold: float = Field(
+        0.5, gt=0, le=1, description="labels_per_row: many: a label is given when its entailment probability reaches it"
+    )
+    top_k: int | None = Field(None, ge=1, description="labels_per_row: many: at most this many labels per row")
 
     @field_validator("hypothesis_template")
     @classmethod
@@ -515,6 +522,24 @@ def _labels_required(cfg: Any, method: str) -> None:
         raise ValueError(f"method {method} needs labels: the ClassLabel names, e.g. labels: [spam, ham]")
 
 
+def _one_or_many(cfg: Any, method: str) -> None:
+    """What ``labels_per_row: many`` works with so far, and the keys that only it reads."""
+    if cfg.labels_per_row == "one":
+        only_many = [key for key, default in (("threshold", 0.5), ("top_k", None))
+                     if getattr(cfg, key, default) != default]
+        if only_many:
+            raise ValueError(f"{' and '.join(only_many)} apply to several labels per row: set labels_per_row: many")
+        return
+    if method == "kmeans":
+        raise ValueError("method kmeans gives one label per row (a row is in one cluster); "
+                         "labels_per_row: many works with column and zero_shot")
+    if method in ("embedding", "manual"):
+        raise ValueError(f"labels_per_row: many is not built for method {method} yet; it works with column and zero_shot")
+    for key in ("annotations", "ask", "min_score"):
+        if getattr(cfg, key, None):
+            raise ValueError(f"{key} is not built for labels_per_row: many yet (people's labels are one per row)")
+
+
 def _descriptions_known(cfg: EmbeddingLabel) -> None:
     unknown = sorted(set(cfg.descriptions) - set(cfg.labels or []))
     if unknown:
@@ -526,6 +551,16 @@ class ColumnLabel(_Names):
 
     method: Literal["column"] = "column"
     column: str = Field("label", description="the column holding the labels")
+    label_delimiter: str | None = Field(
+        None, min_length=1, description="labels_per_row: many: the separator of several labels in one string (CSV), e.g. ;"
+    )
+
+    @model_validator(mode="after")
+    def _delimiter(self) -> ColumnLabel:
+        if self.label_delimiter is not None and self.labels_per_row != "many":
+            raise ValueError("label_delimiter splits several labels per row: set labels_per_row: many")
+        _one_or_many(self, "column")
+        return self
 
 
 class ZeroShotLabel(ZeroShotModel, _Names, _ByPeople):
@@ -534,6 +569,7 @@ class ZeroShotLabel(ZeroShotModel, _Names, _ByPeople):
     @model_validator(mode="after")
     def _needs(self) -> ZeroShotLabel:
         _labels_required(self, "zero_shot")
+        _one_or_many(self, "zero_shot")
         return self
 
 
@@ -544,6 +580,7 @@ class EmbeddingLabel(EmbeddingModel, _Names, _ByPeople):
     def _needs(self) -> EmbeddingLabel:
         _labels_required(self, "embedding")
         _descriptions_known(self)
+        _one_or_many(self, "embedding")
         return self
 
 
@@ -562,6 +599,11 @@ class KMeansLabel(_ModelRun, _Names, _ByPeople):
         "cluster's most central rows and on people's labels (it fixes rows at cluster borders); "
         "default: on with features: embedding",
     )
+
+    @model_validator(mode="after")
+    def _one_label(self) -> KMeansLabel:
+        _one_or_many(self, "kmeans")
+        return self
 
 
 def _suggest_shorthand(value: Any) -> Any:
@@ -585,6 +627,7 @@ class ManualLabel(_Names, _ByPeople):
     @model_validator(mode="after")
     def _needs(self) -> ManualLabel:
         _labels_required(self, "manual")
+        _one_or_many(self, "manual")
         if self.ask and self.suggest is None:
             raise ValueError("ask needs a model to choose rows with: set suggest (e.g. suggest: embedding)")
         if isinstance(self.suggest, EmbeddingModel):
@@ -855,6 +898,14 @@ class Recipe(_Section):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
+    @model_validator(mode="after")
+    def _balance_many(self) -> Recipe:
+        if self.label is not None and self.label.labels_per_row == "many" and self.balance.method in ("undersample",
+                                                                                                     "augment"):
+            raise ValueError(f"balance.method: {self.balance.method} keeps or makes rows per class and a row with "
+                             "several labels is in several classes; with labels_per_row: many use oversample")
+        return self
+
     @property
     def base_dir(self) -> Path:
         """The recipe's folder; source paths are relative to it."""
@@ -878,7 +929,8 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         """The recipe with every default filled in, as YAML."""
-        return yaml.safe_dump(_tags_first(self.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
+        data = _without_late_defaults(_tags_first(self.model_dump(mode="json")))
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def to_build_yaml(self, inputs: dict[str, str]) -> str:
         """The resolved recipe a build writes beside its card as ``recipe.yaml``.
@@ -894,7 +946,7 @@ class Recipe(_Section):
         """
         data = self.model_dump(mode="json", exclude={"cache_dir": True, "execution": True,
                                                      "output": {"dir", "overwrite"}})
-        data = _tags_first(_without_secrets(data))
+        data = _without_late_defaults(_tags_first(_without_secrets(data)))
         files = dict(inputs)
         for path in self.referenced_files():
             full = self.base_dir / path
@@ -919,6 +971,24 @@ class Recipe(_Section):
             paths.append(label.suggest.examples)
         paths += [self.balance.augment.lexicon, self.card.template]
         return [p for p in paths if p]
+
+
+#: Label keys added after builds were published, left out of a resolved recipe while they hold
+#: their default: the recipe.yaml of an earlier build's recipe stays byte for byte what it was.
+_LATE_DEFAULTS = {"labels_per_row": "one", "label_delimiter": None, "threshold": 0.5, "top_k": None}
+
+
+def _without_late_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    label = data.get("label")
+    for section in (label, (label or {}).get("suggest")):
+        if not isinstance(section, dict):
+            continue
+        for key, default in _LATE_DEFAULTS.items():
+            if key in section and section[key] == default:
+                del section[key]
+        if section.get("method") == "kmeans" and section.get("refine") is None:
+            del section["refine"]
+    return data
 
 
 def _tags_first(data: dict[str, Any]) -> dict[str, Any]:

@@ -236,6 +236,8 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
+    if cfg.labels_per_row == "many":
+        raise ConfigError("label export writes one label per task; labels_per_row: many is not built for it yet")
     ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
     if ask:
         return _export_asked(recipe, fmt, Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-ask.{ext}",

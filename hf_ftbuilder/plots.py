@@ -69,23 +69,36 @@ def _confusion(quality: dict[str, Any], path: Path) -> str | None:
     splits = quality.get("baseline", {}).get("tfidf_logreg", {}).get("splits", {})
     split = "test" if "test" in splits else "validation" if "validation" in splits else None
     names = quality.get("labels", {}).get("names")
-    if split is None or not names:
+    if split is None or not names or "confusion_matrix" not in splits[split]:  # several labels per row: none
         return None
-    matrix = splits[split]["confusion_matrix"]
+    _heatmap(splits[split]["confusion_matrix"], names, ("predicted", "true"), f"Baseline confusion matrix ({split})",
+             path)
+    return split
+
+
+def _heatmap(matrix: list[list[int]], names: list[str], axes: tuple[str, str], title: str, path: Path) -> None:
     size = 2.2 + 0.5 * len(names)
     fig, ax = _figure(size + 1, size)
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
     top = max(max(row) for row in matrix) or 1
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > top / 2 else "black")
-    ax.set_title(f"Baseline confusion matrix ({split})")
+    ax.set_title(title)
     _save(fig, path)
-    return split
+
+
+def _co_occurrence(quality: dict[str, Any], path: Path) -> bool:
+    """With several labels per row: rows carrying both labels (the diagonal: each label's rows)."""
+    labels = quality.get("labels", {})
+    if "co_occurrence" not in labels:
+        return False
+    _heatmap(labels["co_occurrence"], labels["names"], ("label", "label"), "Rows carrying both labels", path)
+    return True
 
 
 def _learning_curve(quality: dict[str, Any], path: Path) -> bool:
@@ -124,6 +137,8 @@ def render(quality: dict[str, Any], images: Path) -> dict[str, str]:
         out["label_scores"] = "images/label_scores.png"
     if _confusion(quality, images / "confusion_matrix.png"):
         out["confusion_matrix"] = "images/confusion_matrix.png"
+    if _co_occurrence(quality, images / "co_occurrence.png"):
+        out["co_occurrence"] = "images/co_occurrence.png"
     if _learning_curve(quality, images / "learning_curve.png"):
         out["learning_curve"] = "images/learning_curve.png"
     return out

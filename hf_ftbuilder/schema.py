@@ -7,9 +7,10 @@ ID = "id"
 TEXT = "text"
 SOURCE = "source"
 LABEL = "label"
+LABELS = "labels"  # instead of ``label`` with label.labels_per_row: many: a list of ClassLabel indices
 LABEL_SCORE = "label_score"
 LABEL_SOURCE = "label_source"
-CORE_COLUMNS = (ID, TEXT, SOURCE, LABEL, LABEL_SCORE, LABEL_SOURCE)
+CORE_COLUMNS = (ID, TEXT, SOURCE, LABEL, LABELS, LABEL_SCORE, LABEL_SOURCE)
 
 # Provenance columns, present when a source produces them (null where unknown).
 URL = "url"
@@ -66,7 +67,8 @@ RENAMED_PREFIX = "source_"
 SPLITS = ("train", "validation", "test")
 
 # Why labelling sends a row to review/<reason>.parquet for a person, instead of into the dataset.
-REVIEW_REASONS = ("low_confidence", "annotation_tie", "not_annotated")
+# ``no_label``: with several labels per row, a model gave the row none.
+REVIEW_REASONS = ("low_confidence", "annotation_tie", "not_annotated", "no_label")
 
 
 def output_order(columns: list[str]) -> list[str]:

@@ -50,7 +50,7 @@ from ..context import StageContext
 from ..engine import Engine
 from ..errors import StageError
 from ..stats import StageStats, score_histogram, split_dropped
-from . import ask, embedding, kmeans, learn, manual, zero_shot
+from . import ask, embedding, kmeans, learn, manual, many, zero_shot
 
 __all__ = [
     "REVIEW_REASONS", "embedding_model", "from_column", "input_column", "label", "label_column_batch", "needs_models",
@@ -407,6 +407,8 @@ def label(ds: Dataset, cfg: Label, *, context: StageContext | None = None) -> tu
         SourceError: an examples, cluster-names or annotations file is missing or malformed.
     """
     context = context or StageContext()
+    if cfg.labels_per_row == "many":
+        return _label_many(ds, cfg, context)
     details: dict[str, Any] = {"method": cfg.method}
     review_files: dict[str, str] = {}
     notes: list[str] = []
@@ -442,6 +444,37 @@ def label(ds: Dataset, cfg: Label, *, context: StageContext | None = None) -> tu
     _route_review(stats)
     if asked is not None:  # these rows stay in the dataset; the file lists them for a person
         stats.review_rows["ask"] = asked
+    return kept, stats
+
+
+def _label_many(ds: Dataset, cfg: Label, context: StageContext) -> tuple[Dataset, StageStats]:
+    """Several labels per row (:mod:`.many`): ``labels``, a list of ClassLabel indices."""
+    details: dict[str, Any] = {"method": cfg.method, "labels_per_row": "many"}
+    notes: list[str] = []
+    if isinstance(cfg, ColumnLabel):
+        out, names, notes = many.from_column(ds, cfg, context.engine)
+        details["column"] = cfg.column
+    else:
+        assert isinstance(cfg, ZeroShotLabel)  # the config allows several labels with these two only
+        out, found = many.from_zero_shot(ds, cfg, context)
+        names = list(cfg.labels or [])
+        details["score_histogram"] = score_histogram(found.pop("given_scores"))
+        details.update(found)
+    kept, stats = split_dropped(out, "label")
+    counts = Counter(i for labels in kept.with_format("arrow")[schema.LABELS].to_pylist() for i in labels)
+    present = [name for i, name in enumerate(names) if counts.get(i)]
+    if len(present) < 2:
+        listed = "; ".join(f"{name}: {counts.get(i, 0)}" for i, name in enumerate(names))
+        left = f"only {present[0]!r} has rows" if present else "no label has rows"
+        why = f"; {'; '.join(notes)}" if notes else ""
+        raise StageError(f"label: {left} after labelling ({listed}){why}; a classification dataset needs at least two")
+    for note in notes:
+        logger.warning("label: %s", note)
+    kept = kept.cast_column(schema.LABELS, many.feature(names))
+    details["names"] = names
+    details["label_source_counts"] = dict(sorted(_count(kept.with_format("arrow")[schema.LABEL_SOURCE].to_pylist()).items()))
+    stats.details = details
+    _route_review(stats)
     return kept, stats
 
 

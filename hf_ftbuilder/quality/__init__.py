@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from .. import extras, schema
+from ..allocation import iterative_folds
 from ..arrow_cache import add_columns
 from ..config import Report
 from ..context import StageContext
@@ -57,7 +58,8 @@ DEFAULT_TOKENIZER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def split_counts(dd: DatasetDict) -> dict[str, dict[str, Any]]:
-    """Rows per split and, when ``label`` is a ClassLabel, rows per label name (every name listed)."""
+    """Rows per split and, when ``label`` is a ClassLabel, rows per label name (every name listed);
+    with several labels per row (``labels``), the rows carrying each label."""
     out: dict[str, dict[str, Any]] = {}
     for name, ds in dd.items():
         entry: dict[str, Any] = {"num_rows": ds.num_rows}
@@ -65,7 +67,29 @@ def split_counts(dd: DatasetDict) -> dict[str, dict[str, Any]]:
         if isinstance(feature, ClassLabel):
             counts = _value_counts(DatasetDict({name: ds}), schema.LABEL, skip_empty=False)
             entry["label_counts"] = {label: counts.get(i, 0) for i, label in enumerate(feature.names)}
+        elif (names := _many_names(ds)) is not None:
+            counts = _indicator(_label_sets(ds), len(names)).sum(axis=0)
+            entry["label_counts"] = {label: int(counts[i]) for i, label in enumerate(names)}
         out[name] = entry
+    return out
+
+
+def _many_names(ds: Dataset) -> list[str] | None:
+    """The label names when the rows carry several labels each (``labels``: a list of ClassLabel)."""
+    feature = ds.features.get(schema.LABELS)
+    inner = getattr(feature, "feature", None)
+    return list(inner.names) if isinstance(inner, ClassLabel) else None
+
+
+def _label_sets(ds: Dataset) -> list[list[int]]:
+    return ds.with_format("arrow")[schema.LABELS].to_pylist()
+
+
+def _indicator(sets: list[list[int]], n_labels: int) -> np.ndarray:
+    """Rows x labels, 1 where the row carries the label."""
+    out = np.zeros((len(sets), n_labels), dtype=np.int8)
+    for i, row in enumerate(sets):
+        out[i, row] = 1
     return out
 
 
@@ -292,6 +316,131 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
     return baseline, noise, issues
 
 
+def _many_label_sections(dd: DatasetDict, names: list[str], splits: dict[str, dict[str, Any]],
+                         label_stage: StageStats | None) -> dict[str, Any]:
+    """``labels`` and ``class_balance`` with several labels per row: counts and shares per label
+    (share: of the rows), cardinality (mean labels per row), density (cardinality over the number
+    of labels), rows per number of labels, the co-occurrence table (rows carrying both labels; its
+    diagonal is the counts), per split too, and the rows that got no label."""
+    k = len(names)
+    per_split: dict[str, Any] = {}
+    together = np.zeros((k, k), dtype=np.int64)
+    per_row: Counter[int] = Counter()
+    rows = 0
+    for split_name, ds in dd.items():
+        y = _indicator(_label_sets(ds), k).astype(np.int64)
+        together += y.T @ y
+        sizes = y.sum(axis=1)
+        per_row.update(sizes.tolist())
+        rows += len(y)
+        cardinality = float(sizes.mean()) if len(y) else 0.0
+        per_split[split_name] = {"cardinality": round(cardinality, 6), "density": round(cardinality / k, 6),
+                                 "shares": {n: round(int(y[:, i].sum()) / len(y), 6) if len(y) else 0.0
+                                            for i, n in enumerate(names)}}
+    counts = {n: int(together[i, i]) for i, n in enumerate(names)}
+    cardinality = sum(m * c for m, c in per_row.items()) / rows if rows else 0.0
+    dropped = label_stage.dropped if label_stage else {}
+    labels = {
+        "names": names,
+        "per_row": "many",
+        "counts": counts,
+        "shares": {n: round(c / rows, 6) if rows else 0.0 for n, c in counts.items()},
+        "cardinality": round(cardinality, 6),
+        "density": round(cardinality / k, 6),
+        "labels_per_row": {str(m): per_row[m] for m in sorted(per_row)},
+        "co_occurrence": together.tolist(),
+        "no_label": {"review": int(dropped.get("no_label", 0)), "dropped": int(dropped.get("missing_label", 0))},
+        "splits": per_split,
+    }
+    balance = {"all": text_stats.balance(counts),
+               "splits": {s: text_stats.balance(e["label_counts"]) for s, e in splits.items()}}
+    return {"labels": labels, "class_balance": balance}
+
+
+def _many_sample(sets: list[list[int]], counts: np.ndarray, cap: int, seed: int, min_per_class: int) -> np.ndarray:
+    """A seeded sample of at most about ``cap`` rows, stratified by each row's rarest label."""
+    rarest = np.array([min(row, key=lambda j: (counts[j], j)) if row else -1 for row in sets], dtype=np.int64)
+    return _sample(rarest, cap, seed, min_per_class)
+
+
+def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
+                       engine: Engine | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+    """The baseline and label-noise sections with several labels per row: one-vs-rest TF-IDF +
+    logistic regression, its folds made by iterative stratification (:mod:`.baseline`)."""
+    k = len(names)
+    originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
+                 if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
+    sets = {name: _label_sets(ds) for name, ds in originals.items()}
+    counts = sum((_indicator(v, k).sum(axis=0) for v in sets.values()), np.zeros(k, dtype=np.int64))
+    data = {}
+    for name, ds in originals.items():
+        picked = _many_sample(sets[name], counts, cfg.max_model_rows, seed, cfg.cv_folds)
+        texts = _texts_of(ds, picked)
+        data[name] = (texts, _indicator([sets[name][i] for i in picked], k), [sets[name][i] for i in picked])
+    baseline: dict[str, Any] = {}
+    if cfg.baseline and "train" in data:
+        train_x, train_y, train_sets = data["train"]
+        fold_of = iterative_folds(train_sets, k, cfg.cv_folds, seed=seed)
+        evaluated = {n: (x, y) for n, (x, y, _) in data.items() if n != "train"}
+        baseline["tfidf_logreg"] = {
+            "rows": {n: len(y) for n, (_, y, _) in data.items()},
+            "cross_validation": baseline_mod.cross_validate_multilabel(train_x, train_y, names, fold_of=fold_of,
+                                                                       seed=seed),
+            "splits": baseline_mod.fit_and_score_multilabel((train_x, train_y), evaluated, names, seed=seed),
+        }
+        if cfg.embedding_baseline:
+            embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
+            vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y, _) in data.items()}
+            baseline["embedding_logreg"] = {
+                "model": embedder.name,
+                "cross_validation": baseline_mod.cross_validate_multilabel(vecs["train"][0], train_y, names,
+                                                                           fold_of=fold_of, seed=seed, embeddings=True),
+                "splits": baseline_mod.fit_and_score_multilabel(
+                    vecs["train"], {n: v for n, v in vecs.items() if n != "train"}, names, seed=seed, embeddings=True),
+            }
+    noise: dict[str, Any] = {}
+    issues = None
+    if cfg.label_noise:
+        every = [row for v in sets.values() for row in v]
+        whole = _take(originals, _many_sample(every, counts, cfg.max_model_rows, seed, cfg.cv_folds))
+        whole_sets = _label_sets(whole)
+        texts, y = _texts_of(whole, np.arange(whole.num_rows)), _indicator(whole_sets, k)
+        proba = baseline_mod.out_of_fold_multilabel(texts, y, fold_of=iterative_folds(whole_sets, k, cfg.cv_folds,
+                                                                                      seed=seed), seed=seed)
+        if proba is None:
+            noise = {"skipped": "a label has too few rows for the folds"}
+        else:
+            found = baseline_mod.confident_learning_per_label(proba, y)
+            flagged = found.pop("flagged")
+            found["per_label"] = dict(zip(names, found["per_label"]))
+            noise = {**found, "label_errors": len(flagged), "names": names}
+            if flagged:
+                issues = _many_label_issues(whole, names, flagged)
+                noise["examples"] = [
+                    {"id": r[schema.ID], "label": r["label_in_doubt"], "given": r["given"],
+                     "score": round(float(r["issue_score"]), 4)}
+                    for r in issues.select(range(min(_MAX_FLAGGED_SHOWN, issues.num_rows)))
+                ]
+    return baseline, noise, issues
+
+
+def _texts_of(ds: Dataset, rows: np.ndarray) -> list[str]:
+    texts = ds.select(rows).with_format("arrow")[schema.TEXT].to_pylist()
+    release_mapped_pages()
+    return texts
+
+
+def _many_label_issues(ds: Dataset, names: list[str], flagged: list[tuple[int, int, int, float]]) -> Dataset:
+    """The flagged rows, one line per (row, label in doubt): whether the row carries the label and
+    the model's case against that."""
+    rows = ds.select([r for r, _, _, _ in flagged])
+    return add_columns(rows, [
+        ("label_in_doubt", [names[j] for _, j, _, _ in flagged], Value("string")),
+        ("given", ["present" if g else "absent" for _, _, g, _ in flagged], Value("string")),
+        ("issue_score", [round(m, 6) for _, _, _, m in flagged], Value("float32")),
+    ])
+
+
 def report(
     dd: DatasetDict,
     cfg: Report,
@@ -385,6 +534,21 @@ def report(
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
         baseline, noise, issues = _learnability(dd, names, cfg, seed, cache_dir, engine)
+        release()
+        if baseline:
+            sections["baseline"] = baseline
+        if noise:
+            sections["noise"]["labels"] = noise
+        if issues is not None:
+            review["label_issues"] = issues
+    elif (names := _many_names(first)) is not None:
+        sections.update(_many_label_sections(dd, names, splits, label_stage))
+        sources = _value_counts(dd, schema.LABEL_SOURCE, skip_empty=False)
+        sections["label_provenance"] = {
+            "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
+            "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
+        }
+        baseline, noise, issues = _many_learnability(dd, names, cfg, seed, cache_dir, engine)
         release()
         if baseline:
             sections["baseline"] = baseline

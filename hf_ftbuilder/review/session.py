@@ -104,6 +104,9 @@ class ReviewSession:
     def __init__(self, recipe: str | Path, output_dir: str | Path | None = None, annotator: str | None = None) -> None:
         self.recipe_path = Path(recipe)
         self.recipe: Recipe = load_config(self.recipe_path)
+        if self.recipe.label is not None and self.recipe.label.labels_per_row == "many":
+            raise ReviewError("review: the page gives one label per row; a labels_per_row: many build is not "
+                              "built for it yet")
         self.out = Path(output_dir) if output_dir is not None else self.recipe.output_dir()
         self.annotator = (annotator or getpass.getuser() or "annotator").strip()
         self.base = self.recipe.base_dir

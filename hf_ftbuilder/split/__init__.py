@@ -4,6 +4,9 @@
   split whose fraction is above 0), rather than chaining two ``train_test_split`` calls that fail
   on small classes. A class with fewer rows than there are splits either fails the build naming
   the class (``rare_classes: error``) or goes to train only (``rare_classes: train_only``).
+  With several labels per row (``labels``) it is iterative stratification over the label sets
+  (:func:`hf_ftbuilder.allocation.iterative_stratify`): each label keeps its share in every split;
+  a label with fewer rows than there are splits follows ``rare_classes`` (its rows go to train).
 - ``random`` shuffles all rows with the seed.
 - ``time`` orders rows by ``time_column`` and cuts at ``cutoffs`` (or by ``fractions`` in time
   order); ``embargo`` days after each cut are dropped, so no later split starts right where train
@@ -24,7 +27,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from .. import schema
-from ..allocation import allocate
+from ..allocation import allocate, iterative_stratify
 from ..config import Leakage, RandomSplit, Split, StratifiedSplit, TimeSplit
 from ..context import StageContext
 from ..errors import StageError
@@ -35,8 +38,8 @@ from .leakage import check as leakage_check
 from .time import time_indices
 
 __all__ = [
-    "Assignment", "allocate", "assign", "check_leakage", "materialize", "random_split", "split", "stratified",
-    "stratified_indices",
+    "Assignment", "allocate", "assign", "check_leakage", "materialize", "multilabel_indices", "random_split", "split",
+    "stratified", "stratified_indices",
 ]
 
 
@@ -92,6 +95,57 @@ def stratified_indices(
     return {s: sorted(v) for s, v in out.items()}, rare
 
 
+def multilabel_indices(
+    label_sets: Sequence[Sequence[int]],
+    fractions: dict[str, float],
+    *,
+    seed: int,
+    rare_classes: str = "error",
+    names: Sequence[str],
+) -> tuple[dict[str, list[int]], dict[str, int], float]:
+    """Row indices per split by iterative stratification over each row's labels.
+
+    Args:
+        label_sets: the label indices of each row.
+        fractions: share per split name; splits with share 0 get no rows.
+        seed: seeds the order rows of one label are handed out in.
+        rare_classes: ``error`` or ``train_only`` for a label with fewer rows than splits (every
+            row carrying it goes to train).
+        names: the label names.
+
+    Returns:
+        Sorted row indices per split, the rare labels sent to train with their counts, and the
+        largest gap between a label's share of a split and the split's fraction.
+
+    Raises:
+        StageError: a label has fewer rows than splits and ``rare_classes`` is ``error``.
+    """
+    split_names = [s for s, f in fractions.items() if f > 0]
+    shares = [fractions[s] for s in split_names]
+    counts = np.bincount([lab for row in label_sets for lab in row], minlength=len(names))
+    rare = {i: int(c) for i, c in enumerate(counts) if 0 < c < len(split_names)}
+    if rare and rare_classes != "train_only":
+        first, c = next(iter(rare.items()))
+        raise StageError(
+            f"split: label {names[first]!r} has {c} row{'s' if c != 1 else ''}; a stratified split into "
+            f"{'/'.join(split_names)} needs at least {len(split_names)} (or set split.rare_classes: train_only)"
+        )
+    out: dict[str, list[int]] = {s: [] for s in split_names}
+    rest = []
+    for i, row in enumerate(label_sets):
+        (out["train"] if any(lab in rare for lab in row) else rest).append(i)
+    positions = iterative_stratify([label_sets[i] for i in rest], len(names), shares, seed=seed)
+    for i, p in zip(rest, positions.tolist()):
+        out[split_names[p]].append(i)
+    gap = 0.0
+    for s, share in zip(split_names, shares):
+        here = np.bincount([lab for i in out[s] for lab in label_sets[i]], minlength=len(names))
+        for lab in np.flatnonzero(counts):
+            if int(lab) not in rare:
+                gap = max(gap, abs(here[lab] / counts[lab] - share))
+    return {s: sorted(v) for s, v in out.items()}, {names[i]: c for i, c in rare.items()}, round(float(gap), 6)
+
+
 def _random_indices(n: int, fractions: dict[str, float], *, seed: int) -> dict[str, list[int]]:
     split_names = [s for s, f in fractions.items() if f > 0]
     order = np.random.default_rng(seed).permutation(n)
@@ -144,7 +198,13 @@ def assign(ds: Dataset, cfg: Split, *, context: StageContext | None = None,
     ordered = {s: cfg.fractions[s] for s in schema.SPLITS if s in cfg.fractions}
     details: dict[str, Any] = {"method": cfg.method}
     dropped: dict[str, list[int]] = {}
-    if isinstance(cfg, StratifiedSplit):
+    if isinstance(cfg, StratifiedSplit) and schema.LABELS in ds.column_names:
+        names = ds.features[schema.LABELS].feature.names
+        sets = ds.with_format("arrow")[schema.LABELS].to_pylist()
+        indices, rare, gap = multilabel_indices(sets, ordered, seed=seed, rare_classes=cfg.rare_classes, names=names)
+        details["rare_classes_train_only"] = rare
+        details["iterative"] = {"largest_share_gap": gap}
+    elif isinstance(cfg, StratifiedSplit):
         values, names = _labels(ds)
         indices, rare = stratified_indices(values, ordered, seed=seed, rare_classes=cfg.rare_classes, names=names)
         details["rare_classes_train_only"] = rare

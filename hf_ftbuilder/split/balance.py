@@ -8,6 +8,11 @@ can reach validation or test.
   ``diverse`` spread over TF-IDF KMeans clusters of the class in proportion to their sizes, so
   the rows kept still cover what the class talks about.
 
+With several labels per row (``labels``), ``oversample`` counts rows per label: the labels below
+the target, rarest first, get copies of rows that carry them (a copy counts for every label of its
+row, so a label that often comes with a rare one can end above the target); ``undersample`` and
+``augment`` are refused, since a row with several labels is in several classes at once.
+
 ``target`` is ``max``, ``median`` or ``min`` of train's class counts, or a count. Copies and
 augmented rows get their own ``id`` and ``augmented_from`` (the source row's id); every split has
 the ``augmented_from`` column, empty for original rows. All draws derive from the recipe's seed.
@@ -76,6 +81,55 @@ def _with_column(ds: Dataset, values: list[Any] | None = None) -> Dataset:
     return add_columns(ds, [(schema.AUGMENTED_FROM, values or [None] * ds.num_rows, Value("string"))])
 
 
+def _added(train: Dataset, out: Dataset, sources: list[int], new_ids: list[str], ids: list[str],
+           texts: list[str] | None = None) -> Dataset:
+    """``out`` with copies of ``train``'s rows at ``sources`` appended: their own ids, the source's
+    id in ``augmented_from``, and new ``texts`` when augmented."""
+    added = train.select(sources)
+    columns: list[tuple[str, list, Any]] = [(schema.ID, new_ids, Value("string"))]
+    if texts is not None:
+        columns.append((schema.TEXT, texts, Value("string")))
+    columns.append((schema.AUGMENTED_FROM, [ids[s] for s in sources], Value("string")))
+    added = add_columns(added, columns).select_columns(out.column_names).cast(out.features)
+    return concatenate_datasets([out, added])
+
+
+def _oversample_many(dd: DatasetDict, cfg: Balance, seed: int) -> tuple[DatasetDict, StageStats]:
+    """Copies of train rows for the labels below the target, rarest label first (several labels per row)."""
+    if cfg.method != "oversample":
+        raise StageError(f"balance: method {cfg.method} needs one label per row; with several use oversample")
+    train = dd["train"]
+    names = train.features[schema.LABELS].feature.names
+    sets = train.with_format("arrow")[schema.LABELS].to_pylist()
+    ids = train.with_format("arrow")[schema.ID].to_pylist()
+    counts = np.bincount([lab for row in sets for lab in row], minlength=len(names))
+    before = counts.copy()
+    target = _target(counts, cfg.target)
+    carriers = {lab: [i for i, row in enumerate(sets) if lab in row] for lab in range(len(names))}
+    sources: list[int] = []
+    for lab in sorted(range(len(names)), key=lambda j: (int(before[j]), j)):
+        members = carriers[lab]
+        rng = random.Random(f"{seed}:{lab}")
+        while members and counts[lab] < target:
+            source = members[rng.randrange(len(members))]
+            sources.append(source)
+            for other in sets[source]:
+                counts[other] += 1
+    out = _with_column(train)
+    if sources:
+        new_ids = [_derived_id(ids[s], cfg.method, k) for k, s in enumerate(sources)]
+        out = _added(train, out, sources, new_ids, ids)
+    result = DatasetDict({name: out if name == "train" else _with_column(ds) for name, ds in dd.items()})
+    details = {
+        "method": cfg.method, "target": target, "per": "label",
+        "before": {n: int(before[i]) for i, n in enumerate(names)},
+        "after": {n: int(counts[i]) for i, n in enumerate(names)},
+        "unique_source_rows": {n: int(before[i]) for i, n in enumerate(names)},
+        "added": len(sources), "removed": 0,
+    }
+    return result, StageStats(name="balance", rows_in=train.num_rows, rows_out=out.num_rows, details=details)
+
+
 def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = None) -> tuple[DatasetDict, StageStats]:
     """Balance the train split as ``cfg.method`` says; validation and test pass through.
 
@@ -96,6 +150,8 @@ def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = Non
     rows = train.num_rows
     if cfg.method == "none":
         return dd, StageStats(name="balance", rows_in=rows, rows_out=rows, details={"method": "none"})
+    if schema.LABELS in train.column_names:
+        return _oversample_many(dd, cfg, seed)
     feature = train.features.get(schema.LABEL)
     if not isinstance(feature, ClassLabel):
         raise StageError("balance: train has no ClassLabel label column to balance on")
@@ -148,13 +204,7 @@ def balance(dd: DatasetDict, cfg: Balance, *, context: StageContext | None = Non
     if not keep.all():
         out = out.select(np.flatnonzero(keep).tolist())
     if sources:
-        added = train.select(sources)
-        columns: list[tuple[str, list, Any]] = [(schema.ID, new_ids, Value("string"))]
-        if new_texts is not None:
-            columns.append((schema.TEXT, new_texts, Value("string")))
-        columns.append((schema.AUGMENTED_FROM, [ids[s] for s in sources], Value("string")))
-        added = add_columns(added, columns).select_columns(out.column_names).cast(out.features)
-        out = concatenate_datasets([out, added])
+        out = _added(train, out, sources, new_ids, ids, new_texts)
     result = DatasetDict({name: out if name == "train" else _with_column(ds) for name, ds in dd.items()})
     after_labels = np.array(out.with_format("arrow")[schema.LABEL].to_pylist())
     after = np.bincount(after_labels, minlength=len(names))
