@@ -532,9 +532,10 @@ def _one_or_many(cfg: Any, method: str) -> None:
         return
     if method == "kmeans":
         raise ValueError("method kmeans gives one label per row (a row is in one cluster); "
-                         "labels_per_row: many works with column and zero_shot")
-    if method in ("embedding", "manual"):
-        raise ValueError(f"labels_per_row: many is not built for method {method} yet; it works with column and zero_shot")
+                         "labels_per_row: many works with column, zero_shot and embedding")
+    if method == "manual":
+        raise ValueError("labels_per_row: many is not built for method manual yet; it works with column, zero_shot "
+                         "and embedding")
     for key in ("annotations", "ask", "min_score"):
         if getattr(cfg, key, None):
             raise ValueError(f"{key} is not built for labels_per_row: many yet (people's labels are one per row)")

@@ -455,8 +455,11 @@ def _label_many(ds: Dataset, cfg: Label, context: StageContext) -> tuple[Dataset
         out, names, notes = many.from_column(ds, cfg, context.engine)
         details["column"] = cfg.column
     else:
-        assert isinstance(cfg, ZeroShotLabel)  # the config allows several labels with these two only
-        out, found = many.from_zero_shot(ds, cfg, context)
+        if isinstance(cfg, EmbeddingLabel):
+            out, found = many.from_embedding(ds, cfg, context, _label_cache(context))
+        else:
+            assert isinstance(cfg, ZeroShotLabel)  # the config allows several labels with these three only
+            out, found = many.from_zero_shot(ds, cfg, context)
         names = list(cfg.labels or [])
         details["score_histogram"] = score_histogram(found.pop("given_scores"))
         details.update(found)

@@ -134,6 +134,90 @@ def _with_people(protos: np.ndarray, vectors: np.ndarray, labels: np.ndarray) ->
     return out
 
 
+def _prepared(ds: Dataset, cfg: EmbeddingModel, names: list[str], *, base_dir: Path, cache_dir: Path | None,
+              progress: bool, embedder: Embedder | None, engine: Engine | None,
+              ) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    """The rows' unit vectors, the label prototypes, the softmax temperature and the details."""
+    embedder = embedder or Embedder(
+        cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length, device=cfg.device,
+        quantize=cfg.quantize, cache_dir=cache_dir, progress=progress, engine=engine,
+    )
+    vectors = embedder.encode(ds, desc=f"label: embed ({embedder.name})")
+    examples = None
+    temperature = cfg.temperature
+    details: dict[str, Any] = {"model": embedder.name, "descriptions": bool(cfg.descriptions)}
+    if cfg.examples:
+        ex_texts, ex_labels = read_examples(base_dir / cfg.examples, names)
+        ex_vectors = embedder.encode(ex_texts, desc="label: embed examples")
+        examples = (ex_vectors, ex_labels)
+        details["examples"] = len(ex_texts)
+    protos = prototypes(embedder, names, dict(cfg.descriptions), examples)
+    if temperature is None:
+        temperature = fit_temperature(examples[0] @ protos.T, examples[1]) if examples else DEFAULT_TEMPERATURE
+    return vectors, protos, temperature, details
+
+
+def two_groups(values: np.ndarray) -> float:
+    """The cut that splits ``values`` into two groups with the largest between-group variance
+    (Otsu's method on one dimension): where one label's similarities part into rows that carry it
+    and rows that do not. The midpoint between the two values it falls between."""
+    ordered = np.sort(values.astype(np.float64))
+    n = len(ordered)
+    if n < 2 or ordered[0] == ordered[-1]:
+        return float(ordered[-1]) if n else 0.0
+    k = np.arange(1, n)
+    left = np.cumsum(ordered)[:-1]
+    mean_left, mean_right = left / k, (ordered.sum() - left) / (n - k)
+    between = k * (n - k) * (mean_left - mean_right) ** 2
+    best = int(np.argmax(between))
+    return float((ordered[best] + ordered[best + 1]) / 2)
+
+
+def predict_many(
+    ds: Dataset,
+    cfg: EmbeddingModel,
+    names: list[str],
+    *,
+    base_dir: Path,
+    cache_dir: Path | None,
+    seed: int,
+    progress: bool = True,
+    embedder: Embedder | None = None,
+    engine: Engine | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Each label's probability per row, decided label by label (several labels per row).
+
+    A label's similarities are cut in two (:func:`two_groups`): the rows above the cut carry it,
+    with probability ``sigmoid((similarity - cut) / temperature)``. With ``refine``, and when every
+    label has ``MIN_ROWS_TO_REFINE`` rows on each side of its cut, each label's decision teaches its
+    own classifier (:func:`.learn.refine` with two classes, the rows farthest from the cut first),
+    a one-vs-rest model on the text's TF-IDF and embedding that relabels every row.
+    """
+    vectors, protos, temperature, details = _prepared(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir,
+                                                      progress=progress, embedder=embedder, engine=engine)
+    similarities = vectors @ protos.T
+    cuts = np.array([two_groups(similarities[:, j]) for j in range(len(names))])
+    proba = 1.0 / (1.0 + np.exp(-(similarities - cuts) / temperature))
+    details["temperature"] = round(float(temperature), 6)
+    details["cuts"] = {n: round(float(c), 6) for n, c in zip(names, cuts)}
+    given = similarities >= cuts
+    sides = np.minimum(given.sum(axis=0), (~given).sum(axis=0))
+    if cfg.refine and sides.min() >= learn.MIN_ROWS_TO_REFINE:
+        texts = ds.with_format("arrow")[schema.TEXT].to_pylist()
+        x = learn.features(texts, vectors)
+        refined = np.zeros_like(proba)
+        changed = 0
+        for j in range(len(names)):
+            p, _ = learn.refine(x, given[:, j].astype(np.int64), np.abs(similarities[:, j] - cuts[j]), 2, seed)
+            refined[:, j] = p[:, 1]
+            changed += int(((p[:, 1] >= 0.5) != given[:, j]).sum())
+        proba = refined
+        details["refine"] = {"one_vs_rest": len(names), "changed_from_similarity": changed}
+    elif cfg.refine:
+        details["refine"] = {"skipped": f"a label has fewer than {learn.MIN_ROWS_TO_REFINE} rows on one side of its cut"}
+    return proba, details
+
+
 def predict(
     ds: Dataset,
     cfg: EmbeddingModel,
@@ -152,22 +236,8 @@ def predict(
     ``human``: positions of rows a person labelled and their label indices; they teach the
     prototypes and the refining classifier.
     """
-    embedder = embedder or Embedder(
-        cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length, device=cfg.device,
-        quantize=cfg.quantize, cache_dir=cache_dir, progress=progress, engine=engine,
-    )
-    vectors = embedder.encode(ds, desc=f"label: embed ({embedder.name})")
-    examples = None
-    temperature = cfg.temperature
-    details: dict[str, Any] = {"model": embedder.name, "descriptions": bool(cfg.descriptions)}
-    if cfg.examples:
-        ex_texts, ex_labels = read_examples(base_dir / cfg.examples, names)
-        ex_vectors = embedder.encode(ex_texts, desc="label: embed examples")
-        examples = (ex_vectors, ex_labels)
-        details["examples"] = len(ex_texts)
-    protos = prototypes(embedder, names, dict(cfg.descriptions), examples)
-    if temperature is None:
-        temperature = fit_temperature(examples[0] @ protos.T, examples[1]) if examples else DEFAULT_TEMPERATURE
+    vectors, protos, temperature, details = _prepared(ds, cfg, names, base_dir=base_dir, cache_dir=cache_dir,
+                                                      progress=progress, embedder=embedder, engine=engine)
     if human is not None and len(human[0]):
         protos = _with_people(protos, vectors[human[0]], human[1])
         details["human_examples"] = int(len(human[0]))

@@ -7,7 +7,12 @@
   dropped as ``missing_label``.
 - ``zero_shot``: the pipeline scores every label on its own (entailment against contradiction);
   a row gets each label whose probability reaches ``threshold``, at most ``top_k`` of them (the
-  most probable). A row that gets none goes to ``review/no_label.parquet`` for a person.
+  most probable).
+- ``embedding``: each label's similarities are cut in two where they part best, and with
+  ``refine`` each label's own classifier relabels the rows (:func:`.embedding.predict_many`); a row
+  gets the labels whose probability reaches 0.5.
+
+A row that a model gives no label goes to ``review/no_label.parquet`` for a person.
 
 A row's labels are in the order of the names, each once; ``label_score`` is a list beside them
 (one probability per label given; null for labels read from a column).
@@ -16,6 +21,7 @@ A row's labels are in the order of the names, each once; ``label_score`` is a li
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,13 +29,13 @@ from datasets import ClassLabel, Dataset, List, Value
 
 from .. import schema
 from ..arrow_cache import add_columns
-from ..config import ColumnLabel, ZeroShotLabel
+from ..config import ColumnLabel, EmbeddingLabel, ZeroShotLabel
 from ..context import StageContext
 from ..engine import Engine
 from ..errors import StageError
-from . import zero_shot
+from . import embedding, zero_shot
 
-__all__ = ["feature", "from_column", "from_zero_shot", "parse", "sets_batch"]
+__all__ = ["feature", "from_column", "from_embedding", "from_zero_shot", "given", "parse", "sets_batch"]
 
 RENAMED = schema.RENAMED_PREFIX + schema.LABELS
 
@@ -153,6 +159,20 @@ def given(proba: np.ndarray, threshold: float, top_k: int | None) -> list[list[i
     return out
 
 
+def _with_sets(ds: Dataset, proba: np.ndarray, sets: list[list[int]], source: str) -> tuple[Dataset, list[float]]:
+    """The rows with ``labels``, their scores, the source, and ``no_label`` for a row given none;
+    every score given, for the histogram."""
+    scores = [[float(proba[i, j]) for j in labels] for i, labels in enumerate(sets)]
+    n = ds.num_rows
+    out = add_columns(ds, [
+        (schema.LABELS, sets, List(Value("int64"))),
+        (schema.LABEL_SCORE, scores, List(Value("float32"))),
+        (schema.LABEL_SOURCE, [source] * n, Value("string")),
+        (schema.DROP_REASON, [None if s else "no_label" for s in sets], Value("string")),
+    ])
+    return out, [s for row in scores for s in row]
+
+
 def from_zero_shot(ds: Dataset, cfg: ZeroShotLabel, context: StageContext) -> tuple[Dataset, dict[str, Any]]:
     """The rows with ``labels`` from the zero-shot pipeline scoring each label on its own, and the
     details (threshold, score histogram input)."""
@@ -160,15 +180,18 @@ def from_zero_shot(ds: Dataset, cfg: ZeroShotLabel, context: StageContext) -> tu
     names = list(cfg.labels or [])
     model = cfg.model_copy(update={"multi_label": True})
     _, _, proba = zero_shot.predict(ds, model, names, engine=context.engine)
-    sets = given(proba, cfg.threshold, cfg.top_k)
-    scores = [[float(proba[i, j]) for j in labels] for i, labels in enumerate(sets)]
-    n = ds.num_rows
-    out = add_columns(ds, [
-        (schema.LABELS, sets, List(Value("int64"))),
-        (schema.LABEL_SCORE, scores, List(Value("float32"))),
-        (schema.LABEL_SOURCE, [f"zero_shot:{cfg.model}"] * n, Value("string")),
-        (schema.DROP_REASON, [None if s else "no_label" for s in sets], Value("string")),
-    ])
+    out, scores = _with_sets(ds, proba, given(proba, cfg.threshold, cfg.top_k), f"zero_shot:{cfg.model}")
     details = {"model": cfg.model, "template": cfg.hypothesis_template, "threshold": cfg.threshold, "top_k": cfg.top_k,
-               "given_scores": [s for row in scores for s in row]}
+               "given_scores": scores}
     return out, details
+
+
+def from_embedding(ds: Dataset, cfg: EmbeddingLabel, context: StageContext,
+                   cache_dir: Path) -> tuple[Dataset, dict[str, Any]]:
+    """The rows with ``labels`` decided label by label from embedding similarity (and refined)."""
+    ds = _free_name(ds)
+    names = list(cfg.labels or [])
+    proba, details = embedding.predict_many(ds, cfg, names, base_dir=context.base_dir, cache_dir=cache_dir,
+                                            seed=context.seed, progress=context.progress, engine=context.engine)
+    out, scores = _with_sets(ds, proba, given(proba, 0.5, None), f"embedding:{details['model']}")
+    return out, {**details, "given_scores": scores}
