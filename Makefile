@@ -24,8 +24,10 @@ install: $(STAMP)
 build: $(STAMP)
 	$(BIN)/ftbuild build dataset_scripts/demo.yaml --output build/demo --overwrite
 
+# Two workers (pytest-xdist): the suite is mostly CPU-bound model and build steps; each worker loads
+# the session's models once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 check-shared: $(STAMP)
 	$(BIN)/python -m pytest -q -m 'shared or slow'
