@@ -161,15 +161,25 @@ def minilm(tmp_path_factory) -> Embedder:
     return Embedder(cache_dir=tmp_path_factory.mktemp("embed-cache"), progress=False)
 
 
+#: The classes of the tiny NLI models and the words that mark a text as each.
+NLI_KEYWORDS = {
+    "sports": ["football", "goal"],
+    "business": ["stocks", "market"],
+    "science": ["atoms", "physics"],
+    "politics": ["election", "senate"],
+}
+
+
 @pytest.fixture(scope="session")
 def tiny_nli(tmp_path_factory) -> Path:
-    keywords = {
-        "sports": ["football", "goal"],
-        "business": ["stocks", "market"],
-        "science": ["atoms", "physics"],
-        "politics": ["election", "senate"],
-    }
-    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli"), keywords)
+    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli"), NLI_KEYWORDS)
+
+
+@pytest.fixture(scope="session")
+def tiny_nli_multi(tmp_path_factory) -> Path:
+    """The tiny NLI model also trained on texts with keywords of two classes (both labels with
+    ``multi_label=True``), and on texts without a keyword as contradicting every class (no label)."""
+    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli-multi"), NLI_KEYWORDS, multi=True)
 
 
 def topic_corpus(folder: Path) -> list[dict]:
