@@ -122,8 +122,12 @@ def _unusable(raw: list[Any], names: list[str], column: str) -> list[str]:
 
 def _check_classes(kept: Dataset, names: list[str], notes: list[str]) -> None:
     """A classification dataset needs two classes with rows: say so before any later step runs
-    (with what was dropped, which is usually why); otherwise warn once per kind of dropped label."""
-    counts = Counter(kept.with_format("arrow")[schema.LABEL].to_pylist())
+    (with what was dropped, which is usually why); otherwise warn once per kind of dropped label.
+    With several labels per row, a class's rows are the rows carrying it."""
+    if schema.LABELS in kept.column_names:
+        counts = Counter(i for labels in kept.with_format("arrow")[schema.LABELS].to_pylist() for i in labels)
+    else:
+        counts = Counter(kept.with_format("arrow")[schema.LABEL].to_pylist())
     present = [name for i, name in enumerate(names) if counts.get(i)]
     if len(present) < 2:
         listed = "; ".join(f"{name}: {counts.get(i, 0)}" for i, name in enumerate(names))
@@ -464,15 +468,7 @@ def _label_many(ds: Dataset, cfg: Label, context: StageContext) -> tuple[Dataset
         details["score_histogram"] = score_histogram(found.pop("given_scores"))
         details.update(found)
     kept, stats = split_dropped(out, "label")
-    counts = Counter(i for labels in kept.with_format("arrow")[schema.LABELS].to_pylist() for i in labels)
-    present = [name for i, name in enumerate(names) if counts.get(i)]
-    if len(present) < 2:
-        listed = "; ".join(f"{name}: {counts.get(i, 0)}" for i, name in enumerate(names))
-        left = f"only {present[0]!r} has rows" if present else "no label has rows"
-        why = f"; {'; '.join(notes)}" if notes else ""
-        raise StageError(f"label: {left} after labelling ({listed}){why}; a classification dataset needs at least two")
-    for note in notes:
-        logger.warning("label: %s", note)
+    _check_classes(kept, names, notes)
     kept = kept.cast_column(schema.LABELS, many.feature(names))
     details["names"] = names
     details["label_source_counts"] = dict(sorted(_count(kept.with_format("arrow")[schema.LABEL_SOURCE].to_pylist()).items()))

@@ -528,27 +528,17 @@ def report(
             "all": text_stats.balance({k: total.get(k, 0) for k in names}),
             "splits": {s: text_stats.balance(e["label_counts"]) for s, e in splits.items()},
         }
-        sources = _value_counts(dd, schema.LABEL_SOURCE, skip_empty=False)
-        sections["label_provenance"] = {
-            "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
-            "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
-        }
-        baseline, noise, issues = _learnability(dd, names, cfg, seed, cache_dir, engine)
-        release()
-        if baseline:
-            sections["baseline"] = baseline
-        if noise:
-            sections["noise"]["labels"] = noise
-        if issues is not None:
-            review["label_issues"] = issues
+        learnability = _learnability
     elif (names := _many_names(first)) is not None:
         sections.update(_many_label_sections(dd, names, splits, label_stage))
+        learnability = _many_learnability
+    if names is not None:
         sources = _value_counts(dd, schema.LABEL_SOURCE, skip_empty=False)
         sections["label_provenance"] = {
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
-        baseline, noise, issues = _many_learnability(dd, names, cfg, seed, cache_dir, engine)
+        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine)
         release()
         if baseline:
             sections["baseline"] = baseline
