@@ -442,6 +442,10 @@ class _Names(_Section):
     labels_per_row: Literal["one", "many"] = Field(
         "one", description="one: a ClassLabel `label` per row; many: a list of them, `labels` (multi-label)"
     )
+    label_delimiter: str | None = Field(
+        None, min_length=1, description="labels_per_row: many: the separator of several labels in one string: a CSV "
+        "label column's (e.g. ;), and annotations' labels field (default ;)",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> _Names:
@@ -517,28 +521,34 @@ class EmbeddingModel(_ModelRun):
     refine: bool = Field(True, description="relabel with a classifier trained on the confident rows")
 
 
+#: What separates several labels in an annotations ``labels`` field when ``label_delimiter`` is not set.
+MANY_DELIMITER = ";"
+
+
 def _labels_required(cfg: Any, method: str) -> None:
     if not cfg.labels:
         raise ValueError(f"method {method} needs labels: the ClassLabel names, e.g. labels: [spam, ham]")
 
 
 def _one_or_many(cfg: Any, method: str) -> None:
-    """What ``labels_per_row: many`` works with so far, and the keys that only it reads."""
+    """What ``labels_per_row: many`` works with, and the keys that only it reads."""
     if cfg.labels_per_row == "one":
-        only_many = [key for key, default in (("threshold", 0.5), ("top_k", None))
+        only_many = [key for key, default in (("threshold", 0.5), ("top_k", None), ("label_delimiter", None))
                      if getattr(cfg, key, default) != default]
         if only_many:
-            raise ValueError(f"{' and '.join(only_many)} apply to several labels per row: set labels_per_row: many")
+            verb = "apply" if len(only_many) > 1 else "applies"
+            raise ValueError(f"{' and '.join(only_many)} {verb} to several labels per row: set labels_per_row: many")
         return
     if method == "kmeans":
         raise ValueError("method kmeans gives one label per row (a row is in one cluster); "
-                         "labels_per_row: many works with column, zero_shot and embedding")
-    if method == "manual":
-        raise ValueError("labels_per_row: many is not built for method manual yet; it works with column, zero_shot "
-                         "and embedding")
-    for key in ("annotations", "ask", "min_score"):
-        if getattr(cfg, key, None):
-            raise ValueError(f"{key} is not built for labels_per_row: many yet (people's labels are one per row)")
+                         "labels_per_row: many works with column, zero_shot, embedding and manual")
+    if getattr(cfg, "ask", 0):
+        raise ValueError("ask is not built for labels_per_row: many yet (it chooses rows for one label each)")
+    delimiter = cfg.label_delimiter or (MANY_DELIMITER if method != "column" else None)
+    clashing = [name for name in cfg.labels or [] if delimiter and delimiter in name]
+    if clashing:
+        raise ValueError(f"label {clashing[0]!r} holds the label delimiter {delimiter!r}, which separates several "
+                         "labels: set label_delimiter to a character no label holds")
 
 
 def _descriptions_known(cfg: EmbeddingLabel) -> None:
@@ -552,14 +562,8 @@ class ColumnLabel(_Names):
 
     method: Literal["column"] = "column"
     column: str = Field("label", description="the column holding the labels")
-    label_delimiter: str | None = Field(
-        None, min_length=1, description="labels_per_row: many: the separator of several labels in one string (CSV), e.g. ;"
-    )
-
     @model_validator(mode="after")
     def _delimiter(self) -> ColumnLabel:
-        if self.label_delimiter is not None and self.labels_per_row != "many":
-            raise ValueError("label_delimiter splits several labels per row: set labels_per_row: many")
         _one_or_many(self, "column")
         return self
 

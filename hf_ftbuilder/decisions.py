@@ -2,7 +2,8 @@
 
 - Human labels: a CSV with ``id,label,annotator,time`` (the shape ``label.annotations`` reads). One
   line per row and annotator: an annotator's latest decision on a row replaces their earlier one (a
-  correction is not a second vote); an empty label withdraws it.
+  correction is not a second vote); an empty label withdraws it. With several labels per row the
+  column is ``labels``, holding the row's labels joined by the label delimiter (``a;b``).
 - Cluster names: the ``cluster_names`` mapping ``cluster id -> label name | drop`` (YAML).
 
 Both are rewritten whole and atomically the moment a decision is made (a temp file in the same
@@ -25,10 +26,16 @@ import yaml
 
 from .atomic_file import write_atomic
 
-__all__ = ["DROP", "FIELDS", "LabelDecisions", "read_cluster_mapping", "write_cluster_names"]
+__all__ = ["DROP", "FIELDS", "LabelDecisions", "fields", "read_cluster_mapping", "write_cluster_names"]
 
-#: The columns of a human-labels file the review page writes.
+#: The columns of a human-labels file the review page writes (``labels`` in place of ``label`` with
+#: several labels per row).
 FIELDS = ("id", "label", "annotator", "time")
+
+
+def fields(column: str = "label") -> tuple[str, ...]:
+    """The columns of a human-labels file whose answers are in ``column`` (``label`` or ``labels``)."""
+    return (FIELDS[0], column, *FIELDS[2:])
 
 #: The cluster name that leaves a cluster's rows out of the dataset.
 DROP = "drop"
@@ -54,24 +61,26 @@ class LabelDecisions:
 
     Args:
         path: the CSV (created on the first decision).
+        column: where the answer goes: ``label``, or ``labels`` (several labels, joined).
 
     Raises:
-        ValueError: the file exists but is not a human-labels CSV (no ``id`` or ``label`` column).
+        ValueError: the file exists but is not a human-labels CSV (no ``id`` or answer column).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, column: str = "label") -> None:
         self.path = path
+        self.column = column
         self._rows: dict[tuple[str, str], tuple[str, str]] = {}
         if path.is_file():
             self._read()
 
     def _read(self) -> None:
         reader = csv.DictReader(io.StringIO(_bounded_text(self.path, "annotations")))
-        missing = [c for c in ("id", "label") if c not in (reader.fieldnames or [])]
+        missing = [c for c in ("id", self.column) if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"annotations: {self.path}: no {missing[0]!r} column (found {reader.fieldnames})")
         for line in reader:
-            row_id, label = (line.get("id") or "").strip(), (line.get("label") or "").strip()
+            row_id, label = (line.get("id") or "").strip(), (line.get(self.column) or "").strip()
             key = (row_id, (line.get("annotator") or "").strip())
             self._rows.pop(key, None)  # the latest line of an annotator on a row is their decision
             if row_id and label:
@@ -101,7 +110,7 @@ class LabelDecisions:
         """Write the file as it stands (with only its header while nobody has decided)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(FIELDS)
+        writer.writerow(fields(self.column))
         writer.writerows((rid, lab, who, at) for (rid, who), (lab, at) in self._rows.items())
         write_atomic(self.path, out.getvalue())
 

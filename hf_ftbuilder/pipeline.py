@@ -236,8 +236,7 @@ def export_tasks(
     if recipe.label is None or not recipe.label.labels:
         raise ConfigError("label export needs a label section with labels: the names annotators choose from")
     cfg = recipe.label
-    if cfg.labels_per_row == "many":
-        raise ConfigError("label export writes one label per task; labels_per_row: many is not built for it yet")
+    many = cfg.labels_per_row == "many"
     ext = {"csv": "csv", "jsonl": "jsonl", "label-studio": "json"}.get(fmt, fmt)
     if ask:
         return _export_asked(recipe, fmt, Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-ask.{ext}",
@@ -248,15 +247,20 @@ def export_tasks(
     with library_bars_off(), _engine(recipe, progress=progress) as engine:
         context = _context(recipe, engine, progress=progress)
         ds, _ = _rows(recipe, _Run(), stage_index("dedup"), context, refresh=refresh)
-        suggestions, suggested_by = None, None
-        if model is not None:
+        suggestions: tuple[Any, Any] | None = None
+        suggested_by = None
+        if model is not None and many:
+            sets, set_scores, suggested_by = label_stage.suggest_sets(ds, model, list(cfg.labels), context=context)
+            suggestions = (sets, set_scores)
+        elif model is not None:
             labels, scores, suggested_by, _ = label_stage.suggest(ds, model, list(cfg.labels), context=context)
             suggestions = (labels, scores)
     path = Path(out) if out is not None else recipe.base_dir / f"{recipe.name}-tasks.{ext}"
     table = ds.with_format("arrow")[:]
     written = manual.export_tasks(
         path, fmt, ids=table.column(schema.ID).to_pylist(), texts=table.column(schema.TEXT).to_pylist(),
-        names=list(cfg.labels), suggestions=suggestions, suggested_by=suggested_by,
+        names=list(cfg.labels), suggestions=suggestions, suggested_by=suggested_by, many=many,
+        delimiter=cfg.label_delimiter,
     )
     logger.info("label export: %d tasks in %s", ds.num_rows, path)
     return written

@@ -15,6 +15,9 @@ Each model method is one function that proposes a label, score and source per ro
 lets people speak (``label.annotations``), sends ties, unlabelled rows and scores below
 ``min_score`` to review, and makes the ClassLabel.
 
+With ``label.labels_per_row: many`` the rows get ``labels``, a list of ClassLabel indices, from
+every method but ``kmeans`` (:mod:`.many`), people's answers being label sets.
+
 ``label.annotations`` works with every method: a human label replaces the model's
 (``label_source: human``, score 1.0). ``label_source`` says where each label came from:
 ``column:<name>``, ``zero_shot:<model>``, ``embedding:<model>``, ``cluster:<id>`` or ``human``.
@@ -54,7 +57,7 @@ from . import ask, embedding, kmeans, learn, manual, many, zero_shot
 
 __all__ = [
     "REVIEW_REASONS", "embedding_model", "from_column", "input_column", "label", "label_column_batch", "needs_models",
-    "suggest", "suggestion_model",
+    "suggest", "suggest_sets", "suggestion_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -230,6 +233,15 @@ def suggest(
     return proposal.labels, proposal.scores, source, proposal.details
 
 
+def suggest_sets(
+    ds: Dataset, model: ZeroShotModel | EmbeddingModel, names: list[str], *, context: StageContext | None = None,
+) -> tuple[list[list[int]], list[list[float]], str]:
+    """Several labels per row: the label indices a model gives each row, their scores, and its ``label_source``."""
+    context = context or StageContext()
+    proba, sets, source, _ = many.propose(many.free_name(ds), model, names, context, _label_cache(context))
+    return sets, [[float(proba[i, j]) for j in row] for i, row in enumerate(sets)], source
+
+
 def _by_model(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel, context: StageContext,
               human: tuple[np.ndarray, np.ndarray] | None) -> _Proposal:
     proposal, source = _suggest(ds, cfg, list(cfg.labels or []), context, human)
@@ -324,13 +336,15 @@ _PROPOSE: dict[type, Callable[[Dataset, Any, StageContext, tuple[np.ndarray, np.
 
 
 def _read_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel | ManualLabel, names: list[str],
-                 base_dir: Path) -> tuple[manual.Annotations | None, dict[str, int]]:
-    """The human labels (None without annotation files) and each row id's position."""
+                 base_dir: Path, *, many: bool = False,
+                 delimiter: str | None = None) -> tuple[manual.Annotations | None, dict[str, int]]:
+    """The human labels (None without annotation files; label sets with ``many``) and each row id's position."""
     ids = ds.with_format("arrow")[schema.ID].to_pylist()
     position = {row_id: i for i, row_id in enumerate(ids)}
     if not cfg.annotations:
         return None, position
-    return manual.read_annotations([base_dir / f for f in cfg.annotation_files()], names), position
+    files = [base_dir / f for f in cfg.annotation_files()]
+    return manual.read_annotations(files, names, many=many, delimiter=delimiter), position
 
 
 def _teaching(human: manual.Annotations | None, position: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -459,14 +473,25 @@ def _label_many(ds: Dataset, cfg: Label, context: StageContext) -> tuple[Dataset
         out, names, notes = many.from_column(ds, cfg, context.engine)
         details["column"] = cfg.column
     else:
-        if isinstance(cfg, EmbeddingLabel):
-            out, found = many.from_embedding(ds, cfg, context, _label_cache(context))
-        else:
-            assert isinstance(cfg, ZeroShotLabel)  # the config allows several labels with these three only
-            out, found = many.from_zero_shot(ds, cfg, context)
+        assert isinstance(cfg, (ZeroShotLabel, EmbeddingLabel, ManualLabel))  # the config refuses kmeans
+        ds = many.free_name(ds)
         names = list(cfg.labels or [])
-        details["score_histogram"] = score_histogram(found.pop("given_scores"))
-        details.update(found)
+        model = suggestion_model(cfg)
+        if model is None and not cfg.annotations:
+            raise StageError("label: method manual has no annotations yet; run `ftbuild label export RECIPE`, "
+                             "annotate, then set label.annotations (or set label.suggest)")
+        proposed = None
+        if model is not None:
+            proba, sets, source, found = many.propose(ds, model, names, context, _label_cache(context))
+            proposed = (proba, sets, source)
+            details.update(found)
+        people = _read_people(ds, cfg, names, context.base_dir, many=True, delimiter=cfg.label_delimiter)
+        out, annotated, scores = many.with_people(ds, names, proposed, people, min_score=cfg.min_score,
+                                                  files=cfg.annotation_files())
+        if annotated:
+            details["annotations"] = annotated
+        details["score_histogram"] = score_histogram(scores)
+        details["min_score"] = cfg.min_score
     kept, stats = split_dropped(out, "label")
     _check_classes(kept, names, notes)
     kept = kept.cast_column(schema.LABELS, many.feature(names))

@@ -12,6 +12,14 @@ method). ``label.annotations`` reads the completed file back:
 
 Several votes for one row are resolved by majority; a tie sends the row to review. Human labels
 override any model label.
+
+With several labels per row (``label.labels_per_row: many``) an answer is a set of labels: a
+``labels`` field holding a list (JSONL) or a string cut at the delimiter (CSV, ``a;b``), or several
+lines of one id with one ``label`` each; a Label Studio annotation's choices. The lines one
+annotator (or, without an ``annotator`` column, one file) wrote about a row make one answer, and a
+later file's answer of the same annotator replaces it. A label is given when more than half of the
+answers about the row hold it; a label held by exactly half sends the row to review, and so do
+answers that agree on no label at all.
 """
 
 from __future__ import annotations
@@ -27,12 +35,18 @@ from typing import Any
 import numpy as np
 
 from ..atomic_file import write_atomic
+from ..config import MANY_DELIMITER
 from ..errors import ConfigError, SourceError
 from ..readers import read_csv, read_jsonl
 
-__all__ = ["FORMATS", "Annotations", "agreement", "export_tasks", "label_studio_config", "read_annotations"]
+__all__ = [
+    "DELIMITER", "FORMATS", "Annotations", "agreement", "export_tasks", "label_studio_config", "read_annotations",
+    "set_agreement",
+]
 
 FORMATS = ("csv", "jsonl", "label-studio")
+#: What cuts a CSV ``labels`` field into labels when the label section sets no ``label_delimiter``.
+DELIMITER = MANY_DELIMITER
 _FROM_NAME, _TO_NAME = "label", "text"
 
 
@@ -41,17 +55,20 @@ class Annotations:
     """Human labels by row id, rows whose votes tie, and counts for the report."""
 
     labels: dict[str, int] = field(default_factory=dict)
+    sets: dict[str, list[int]] = field(default_factory=dict)  # several labels per row: the label indices
     ties: set[str] = field(default_factory=set)
     votes: int = 0
     cancelled: int = 0
     annotators: int = 0
 
 
-def label_studio_config(names: list[str]) -> str:
-    """A Label Studio labelling interface for these tasks: the text and one choice per label."""
+def label_studio_config(names: list[str], *, many: bool = False) -> str:
+    """A Label Studio labelling interface for these tasks: the text and one choice per label
+    (several may be ticked with ``many``)."""
     choices = "\n".join(f'    <Choice value="{_xml(n)}"/>' for n in names)
+    kind = "multiple" if many else "single"
     return (f'<View>\n  <Text name="{_TO_NAME}" value="$text"/>\n'
-            f'  <Choices name="{_FROM_NAME}" toName="{_TO_NAME}" choice="single" showInLine="true">\n'
+            f'  <Choices name="{_FROM_NAME}" toName="{_TO_NAME}" choice="{kind}" showInLine="true">\n'
             f"{choices}\n  </Choices>\n</View>\n")
 
 
@@ -66,50 +83,70 @@ def export_tasks(
     ids: list[str],
     texts: list[str],
     names: list[str],
-    suggestions: tuple[np.ndarray, np.ndarray] | None = None,
+    suggestions: tuple[Any, Any] | None = None,
     suggested_by: str | None = None,
+    many: bool = False,
+    delimiter: str | None = None,
 ) -> list[Path]:
-    """Write annotation tasks; returns the files written (Label Studio also gets its interface XML)."""
+    """Write annotation tasks; returns the files written (Label Studio also gets its interface XML).
+
+    Args:
+        suggestions: a model's label index and score per row, or with ``many`` its label indices
+            and their scores per row.
+        many: several labels per row: annotators fill ``labels`` (a list in JSONL, a string cut at
+            ``delimiter`` in CSV, several choices in Label Studio).
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    answer = "labels" if many else "label"
     rows = []
     for k, (row_id, text) in enumerate(zip(ids, texts)):
         row: dict[str, Any] = {"id": row_id, "text": text}
         if suggestions is not None:
-            row["suggestion"] = names[int(suggestions[0][k])]
-            row["suggestion_score"] = round(float(suggestions[1][k]), 4)
+            if many:
+                row["suggestion"] = [names[int(j)] for j in suggestions[0][k]]
+                row["suggestion_score"] = [round(float(v), 4) for v in suggestions[1][k]]
+            else:
+                row["suggestion"] = names[int(suggestions[0][k])]
+                row["suggestion_score"] = round(float(suggestions[1][k]), 4)
         rows.append(row)
     written = [path]
     if fmt == "csv":
+        cut = delimiter or DELIMITER
         out = io.StringIO()
-        fields = ["id", "text", *(["suggestion", "suggestion_score"] if suggestions is not None else []), "label"]
+        fields = ["id", "text", *(["suggestion", "suggestion_score"] if suggestions is not None else []), answer]
         writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({**r, "label": ""} for r in rows)
+        writer.writerows({**{key: cut.join(map(str, v)) if isinstance(v, list) else v for key, v in r.items()},
+                          answer: ""} for r in rows)
         write_atomic(path, out.getvalue())
     elif fmt == "jsonl":
-        write_atomic(path, "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n" for r in rows))
+        write_atomic(path, "".join(json.dumps({**r, answer: None}, ensure_ascii=False) + "\n" for r in rows))
     else:
         tasks = []
         for r in rows:
             task: dict[str, Any] = {"data": {"id": r["id"], "text": r["text"]}}
-            if suggestions is not None:
+            chosen = r.get("suggestion") if many else [r["suggestion"]] if "suggestion" in r else None
+            if chosen:
+                # Several labels: the prediction is as sure as its least sure label.
+                score = min(r["suggestion_score"]) if many else r["suggestion_score"]
                 task["predictions"] = [{
                     "model_version": suggested_by or "suggestion",
-                    "score": r["suggestion_score"],
+                    "score": score,
                     "result": [{"from_name": _FROM_NAME, "to_name": _TO_NAME, "type": "choices",
-                                "value": {"choices": [r["suggestion"]]}}],
+                                "value": {"choices": chosen}}],
                 }]
             tasks.append(task)
         write_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
         config = path.with_suffix(".xml")
-        write_atomic(config, label_studio_config(names))
+        write_atomic(config, label_studio_config(names, many=many))
         written.append(config)
     return written
 
 
-#: A vote: row id, label, annotator (None: anonymous, each line its own vote), and where it was read.
-_Vote = tuple[str, str, "str | None", str]
+#: A vote: row id, the labels it names (one, or several with labels_per_row: many; none withdraws an
+#: annotator's earlier vote), annotator (None: anonymous), and where it was read.
+_Vote = tuple[str, tuple[str, ...], "str | None", str]
 
 
 def _label_studio_votes(path: Path, data: Any) -> tuple[list[_Vote], int]:
@@ -128,34 +165,50 @@ def _label_studio_votes(path: Path, data: Any) -> tuple[list[_Vote], int]:
                 cancelled += 1
                 continue
             annotator = str(annotation.get("completed_by", a))
-            for item in annotation.get("result") or []:
-                if item.get("type") == "choices":
-                    for choice in (item.get("value") or {}).get("choices") or []:
-                        votes.append((str(row_id), str(choice), annotator, f"{path}: task {t}"))
+            chosen = [str(choice) for item in annotation.get("result") or [] if item.get("type") == "choices"
+                      for choice in (item.get("value") or {}).get("choices") or []]
+            if chosen:
+                votes.append((str(row_id), tuple(chosen), annotator, f"{path}: task {t}"))
     return votes, cancelled
 
 
-def _table_votes(path: Path) -> list[_Vote]:
+def _cell_labels(value: Any, delimiter: str | None) -> tuple[str, ...]:
+    """The labels a cell names: a list's items, a string cut at ``delimiter`` (None: the whole
+    string), stripped, the empty ones left out."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(delimiter) if delimiter else [value]
+    return tuple(label for item in items if item is not None and (label := str(item).strip()))
+
+
+def _table_votes(path: Path, delimiter: str | None) -> list[_Vote]:
+    """One vote per line; with ``delimiter`` (several labels per row) a ``labels`` column is read
+    in place of ``label``, cut at it."""
     jsonl = path.suffix == ".jsonl"
     table = read_jsonl(path)[0] if jsonl else read_csv(path)[0]
-    for column in ("id", "label"):
-        if column not in table.column_names:
-            raise SourceError(f"label.annotations: {path}: no {column!r} column (columns: {', '.join(table.column_names)})")
-    annotators = table.column("annotator").to_pylist() if "annotator" in table.column_names else None
+    columns = table.column_names
+    column = "labels" if delimiter is not None and "labels" in columns else "label"
+    for needed in ("id", column):
+        if needed not in columns:
+            why = ("; a labels column is read with labels_per_row: many" if needed == "label" and "labels" in columns
+                   else "")
+            raise SourceError(f"label.annotations: {path}: no {needed!r} column (columns: {', '.join(columns)}){why}")
+    annotators = table.column("annotator").to_pylist() if "annotator" in columns else None
     votes: list[_Vote] = []
-    for k, (row_id, label) in enumerate(zip(table.column("id").to_pylist(), table.column("label").to_pylist())):
+    for k, (row_id, value) in enumerate(zip(table.column("id").to_pylist(), table.column(column).to_pylist())):
         who = str(annotators[k]).strip() if annotators and annotators[k] is not None else None
+        labels = _cell_labels(value, delimiter if column == "labels" else None)
         # The line a person finds it on: JSONL has no header; a CSV field holding a line break
         # would shift it, and annotation files hold ids and labels, not texts.
-        votes.append((str(row_id), "" if label is None else str(label).strip(), who, f"{path}:{k + (1 if jsonl else 2)}"))
+        votes.append((str(row_id), labels, who, f"{path}:{k + (1 if jsonl else 2)}"))
     return votes
 
 
-def _read_votes(path: Path) -> tuple[list[_Vote], int]:
+def _read_votes(path: Path, delimiter: str | None) -> tuple[list[_Vote], int]:
     if not path.is_file():
         raise SourceError(f"label.annotations: {path}: file not found")
     if path.suffix != ".json":
-        return _table_votes(path), 0
+        return _table_votes(path, delimiter), 0
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -163,24 +216,36 @@ def _read_votes(path: Path) -> tuple[list[_Vote], int]:
     return _label_studio_votes(path, data)
 
 
-def read_annotations(paths: Path | list[Path], names: list[str]) -> Annotations:
+def read_annotations(paths: Path | list[Path], names: list[str], *, many: bool = False,
+                     delimiter: str | None = None) -> Annotations:
     """Read human labels and resolve several votes per row by majority.
 
     An annotator's latest line on a row replaces their earlier ones (a correction, not a second
     vote; an empty label withdraws it); lines without an annotator are each a vote of their own.
     Files are read in order, so a later file's decision of the same annotator wins.
 
+    Args:
+        paths: the annotation files, in order.
+        names: the ClassLabel names.
+        many: several labels per row: each answer is a set of labels, resolved label by label
+            (:func:`_resolve_sets`), into ``Annotations.sets``.
+        delimiter: with ``many``, what cuts a CSV ``labels`` field (default ``;``).
+
     Raises:
         SourceError: a file is missing or malformed, or a vote names a label that is not in ``names``
             (the error names the file and line).
     """
+    files = [paths] if isinstance(paths, Path) else paths
+    if many:
+        return _resolve_sets(files, names, delimiter or DELIMITER)
     latest: dict[tuple[str, str], tuple[str, str]] = {}
     anonymous: list[tuple[str, str, str]] = []
     cancelled = 0
-    for path in [paths] if isinstance(paths, Path) else paths:
-        votes, dropped = _read_votes(path)
+    for path in files:
+        votes, dropped = _read_votes(path, None)
         cancelled += dropped
-        for row_id, label, who, where in votes:
+        for row_id, labels, who, where in votes:
+            label = labels[-1] if labels else ""  # a Label Studio answer of several choices: the last
             if who is None:
                 if label:
                     anonymous.append((row_id, label, where))
@@ -188,12 +253,11 @@ def read_annotations(paths: Path | list[Path], names: list[str]) -> Annotations:
             latest.pop((row_id, who), None)
             if label:
                 latest[(row_id, who)] = (label, where)
-    index = {n: i for i, n in enumerate(names)}
+    index = _index(names)
     by_row: dict[str, Counter[str]] = {}
     final = [(row_id, label, where) for (row_id, _), (label, where) in latest.items()] + anonymous
     for row_id, label, where in final:
-        if label not in index:
-            raise SourceError(f"label.annotations: {where}: row {row_id}: label {label!r} is not one of {names}")
+        _known(label, index, names, row_id, where)
         by_row.setdefault(row_id, Counter())[label] += 1
     people = {who for _, who in latest} | ({"(anonymous)"} if anonymous else set())
     out = Annotations(votes=len(final), cancelled=cancelled, annotators=len(people))
@@ -204,6 +268,59 @@ def read_annotations(paths: Path | list[Path], names: list[str]) -> Annotations:
         else:
             out.labels[row_id] = index[ranked[0][0]]
     return out
+
+
+def _index(names: list[str]) -> dict[str, int]:
+    return {n: i for i, n in enumerate(names)}
+
+
+def _known(label: str, index: dict[str, int], names: list[str], row_id: str, where: str) -> None:
+    if label not in index:
+        raise SourceError(f"label.annotations: {where}: row {row_id}: label {label!r} is not one of {names}")
+
+
+def _resolve_sets(files: list[Path], names: list[str], delimiter: str) -> Annotations:
+    """Several labels per row: one answer (a set) per row and annotator, the latest file's; then
+    per label, a majority of the row's answers gives it and exactly half sends the row to review."""
+    index = _index(names)
+    answers: dict[tuple[str, str], set[str]] = {}
+    cancelled = 0
+    for f, path in enumerate(files):
+        votes, dropped = _read_votes(path, delimiter)
+        cancelled += dropped
+        in_file: dict[tuple[str, str], set[str]] = {}
+        for row_id, labels, who, where in votes:
+            for label in labels:
+                _known(label, index, names, row_id, where)
+            # Without an annotator, a file's lines about a row are one person's answer.
+            key = (row_id, who if who is not None else f"\0anonymous:{f}")
+            in_file.setdefault(key, set()).update(labels)
+        for key, labels in in_file.items():
+            answers.pop(key, None)
+            if labels:
+                answers[key] = labels
+    by_row: dict[str, list[set[str]]] = {}
+    for (row_id, _), labels in answers.items():
+        by_row.setdefault(row_id, []).append(labels)
+    people = {"(anonymous)" if who.startswith("\0") else who for _, who in answers}
+    out = Annotations(votes=len(answers), cancelled=cancelled, annotators=len(people))
+    for row_id, sets in by_row.items():
+        counts = Counter(label for labels in sets for label in labels)
+        if any(2 * c == len(sets) for c in counts.values()) or not any(2 * c > len(sets) for c in counts.values()):
+            out.ties.add(row_id)
+        else:
+            out.sets[row_id] = sorted(index[label] for label, c in counts.items() if 2 * c > len(sets))
+    return out
+
+
+def set_agreement(suggested: list[list[int]], human: list[list[int]]) -> dict[str, Any]:
+    """How often a model's label sets matched people's on the same rows: the share of identical
+    sets and the mean Jaccard overlap."""
+    if not suggested:
+        return {"rows": 0}
+    same = [set(s) == set(h) for s, h in zip(suggested, human)]
+    overlap = [len(set(s) & set(h)) / max(len(set(s) | set(h)), 1) for s, h in zip(suggested, human)]
+    return {"rows": len(same), "exact": round(sum(same) / len(same), 6), "jaccard": round(sum(overlap) / len(overlap), 6)}
 
 
 def agreement(suggested: list[int], human: list[int]) -> dict[str, Any]:

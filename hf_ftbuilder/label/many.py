@@ -11,8 +11,13 @@
 - ``embedding``: each label's similarities are cut in two where they part best, and with
   ``refine`` each label's own classifier relabels the rows (:func:`.embedding.predict_many`); a row
   gets the labels whose probability reaches 0.5.
+- ``manual``: people's label sets (:func:`.manual.read_annotations` with ``many``), with a model's
+  sets for the rows nobody answered yet when ``suggest`` names one.
 
-A row that a model gives no label goes to ``review/no_label.parquet`` for a person.
+People's answers (``annotations``, with every method but ``column``) replace the model's set of
+the rows they cover. A row that a model gives no label goes to ``review/no_label.parquet`` for a
+person; with ``min_score``, a row any of whose labels scores below it goes to
+``review/low_confidence.parquet``.
 
 A row's labels are in the order of the names, each once; ``label_score`` is a list beside them
 (one probability per label given; null for labels read from a column).
@@ -29,13 +34,13 @@ from datasets import ClassLabel, Dataset, List, Value
 
 from .. import schema
 from ..arrow_cache import add_columns
-from ..config import ColumnLabel, EmbeddingLabel, ZeroShotLabel
+from ..config import ColumnLabel, EmbeddingModel, ZeroShotModel
 from ..context import StageContext
 from ..engine import Engine
 from ..errors import StageError
-from . import embedding, zero_shot
+from . import embedding, manual, zero_shot
 
-__all__ = ["feature", "from_column", "from_embedding", "from_zero_shot", "given", "parse", "sets_batch"]
+__all__ = ["feature", "free_name", "from_column", "given", "parse", "propose", "sets_batch", "with_people"]
 
 RENAMED = schema.RENAMED_PREFIX + schema.LABELS
 
@@ -110,7 +115,7 @@ def _names_and_notes(raw: list[Any], cfg: ColumnLabel) -> tuple[list[str], list[
     return names, notes
 
 
-def _free_name(ds: Dataset, keep: str | None = None) -> Dataset:
+def free_name(ds: Dataset, keep: str | None = None) -> Dataset:
     """The rows with an input column called ``labels`` (that is not the label column) kept as
     ``source_labels``: the label stage writes ``labels``."""
     if schema.LABELS in ds.column_names and keep != schema.LABELS:
@@ -126,7 +131,7 @@ def from_column(ds: Dataset, cfg: ColumnLabel, engine: Engine) -> tuple[Dataset,
         raise StageError(
             f"label.column: no column {column!r} in the collected rows (columns: {', '.join(ds.column_names)})"
         )
-    ds = _free_name(ds, keep=column)
+    ds = free_name(ds, keep=column)
     raw = ds.with_format("arrow")[column].to_pylist()
     names, notes = _names_and_notes(raw, cfg)
     features = ds.features.copy()
@@ -159,39 +164,70 @@ def given(proba: np.ndarray, threshold: float, top_k: int | None) -> list[list[i
     return out
 
 
-def _with_sets(ds: Dataset, proba: np.ndarray, sets: list[list[int]], source: str) -> tuple[Dataset, list[float]]:
-    """The rows with ``labels``, their scores, the source, and ``no_label`` for a row given none;
-    every score given, for the histogram."""
-    scores = [[float(proba[i, j]) for j in labels] for i, labels in enumerate(sets)]
+def propose(ds: Dataset, model: ZeroShotModel | EmbeddingModel, names: list[str], context: StageContext,
+            cache_dir: Path) -> tuple[np.ndarray, list[list[int]], str, dict[str, Any]]:
+    """A model's probability of every label per row, the labels it gives each row, its
+    ``label_source`` and its details (a label section's own model, or manual's ``suggest``)."""
+    if isinstance(model, ZeroShotModel):
+        # The pipeline scores each label on its own (entailment against contradiction).
+        _, _, proba = zero_shot.predict(ds, model.model_copy(update={"multi_label": True}), names, engine=context.engine)
+        details = {"model": model.model, "template": model.hypothesis_template, "threshold": model.threshold,
+                   "top_k": model.top_k}
+        return proba, given(proba, model.threshold, model.top_k), f"zero_shot:{model.model}", details
+    proba, details = embedding.predict_many(ds, model, names, base_dir=context.base_dir, cache_dir=cache_dir,
+                                            seed=context.seed, progress=context.progress, engine=context.engine)
+    return proba, given(proba, 0.5, None), f"embedding:{details['model']}", details
+
+
+def with_people(ds: Dataset, names: list[str], proposed: tuple[np.ndarray, list[list[int]], str] | None,
+                people: tuple[manual.Annotations | None, dict[str, int]], *, min_score: float | None,
+                files: list[str]) -> tuple[Dataset, dict[str, Any], list[float]]:
+    """The rows with ``labels``, their scores, source and drop reason: people's label sets over the
+    model's (``label_source: human``, a score of 1.0 per label), ties to review, rows given no label
+    to review (``no_label``, or ``not_annotated`` without a model), and rows with a given label
+    scored below ``min_score`` (``low_confidence``). Returns the rows, what people did, and every
+    score the kept rows were given (for the histogram)."""
     n = ds.num_rows
+    if proposed is None:
+        proba, sets, sources, empty = None, [[] for _ in range(n)], [None] * n, "not_annotated"
+    else:
+        proba, sets, source = proposed
+        sources, empty = [source] * n, "no_label"
+    scores: list[list[float] | None] = [[float(proba[i, j]) for j in row] for i, row in enumerate(sets)] \
+        if proba is not None else [None] * n
+    reasons: list[str | None] = [None] * n
+    human, position = people
+    found: dict[str, Any] = {}
+    if human is not None:
+        pairs: tuple[list[list[int]], list[list[int]]] = ([], [])
+        for row_id, labels in human.sets.items():
+            if (i := position.get(row_id)) is None:
+                continue
+            if proposed is not None:
+                pairs[0].append(sets[i])
+                pairs[1].append(labels)
+            sets[i], scores[i], sources[i] = list(labels), [1.0] * len(labels), "human"
+        for row_id in human.ties:
+            if (i := position.get(row_id)) is not None:
+                reasons[i] = "annotation_tie"
+        matched = sum(1 for r in [*human.sets, *human.ties] if r in position)
+        found = {"file": files[0] if len(files) == 1 else files, "votes": human.votes, "annotators": human.annotators,
+                 "cancelled": human.cancelled, "labelled_rows": len(human.sets), "ties": len(human.ties),
+                 "not_in_dataset": len(human.sets) + len(human.ties) - matched,
+                 "corrected_rows": sum(1 for m, h in zip(*pairs) if m != h),
+                 "agreement": manual.set_agreement(*pairs)}
+    for i in range(n):
+        if reasons[i] is not None:
+            continue
+        if not sets[i]:
+            reasons[i] = empty
+        elif min_score is not None and sources[i] != "human" and min(scores[i] or [1.0]) < min_score:
+            reasons[i] = "low_confidence"
     out = add_columns(ds, [
         (schema.LABELS, sets, List(Value("int64"))),
         (schema.LABEL_SCORE, scores, List(Value("float32"))),
-        (schema.LABEL_SOURCE, [source] * n, Value("string")),
-        (schema.DROP_REASON, [None if s else "no_label" for s in sets], Value("string")),
+        (schema.LABEL_SOURCE, sources, Value("string")),
+        (schema.DROP_REASON, reasons, Value("string")),
     ])
-    return out, [s for row in scores for s in row]
-
-
-def from_zero_shot(ds: Dataset, cfg: ZeroShotLabel, context: StageContext) -> tuple[Dataset, dict[str, Any]]:
-    """The rows with ``labels`` from the zero-shot pipeline scoring each label on its own, and the
-    details (threshold, score histogram input)."""
-    ds = _free_name(ds)
-    names = list(cfg.labels or [])
-    model = cfg.model_copy(update={"multi_label": True})
-    _, _, proba = zero_shot.predict(ds, model, names, engine=context.engine)
-    out, scores = _with_sets(ds, proba, given(proba, cfg.threshold, cfg.top_k), f"zero_shot:{cfg.model}")
-    details = {"model": cfg.model, "template": cfg.hypothesis_template, "threshold": cfg.threshold, "top_k": cfg.top_k,
-               "given_scores": scores}
-    return out, details
-
-
-def from_embedding(ds: Dataset, cfg: EmbeddingLabel, context: StageContext,
-                   cache_dir: Path) -> tuple[Dataset, dict[str, Any]]:
-    """The rows with ``labels`` decided label by label from embedding similarity (and refined)."""
-    ds = _free_name(ds)
-    names = list(cfg.labels or [])
-    proba, details = embedding.predict_many(ds, cfg, names, base_dir=context.base_dir, cache_dir=cache_dir,
-                                            seed=context.seed, progress=context.progress, engine=context.engine)
-    out, scores = _with_sets(ds, proba, given(proba, 0.5, None), f"embedding:{details['model']}")
-    return out, {**details, "given_scores": scores}
+    kept_scores = [s for row, r in zip(scores, reasons) if r is None and row for s in row]
+    return out, found, kept_scores

@@ -201,26 +201,22 @@ def test_oversample_counts_labels_and_the_other_methods_refuse(tmp_path: Path, m
 
 @pytest.mark.parametrize(("label_section", "message"), [
     ({"method": "kmeans", "labels_per_row": "many"}, "method kmeans gives one label per row"),
-    ({"method": "column", "label_delimiter": ";"}, "label_delimiter splits several labels per row: set labels_per_row"),
-    ({"method": "zero_shot", "model": "m", "labels": ["a", "b"], "threshold": 0.3}, "threshold apply to several labels"),
+    ({"method": "column", "label_delimiter": ";"}, "label_delimiter applies to several labels per row: set labels_per_row"),
+    ({"method": "zero_shot", "model": "m", "labels": ["a", "b"], "threshold": 0.3}, "threshold applies to several labels"),
+    ({"method": "manual", "labels": ["a;b", "c"], "labels_per_row": "many"},
+     "label 'a;b' holds the label delimiter ';', which separates several labels: set label_delimiter"),
+    ({"method": "manual", "labels": ["a;b", "c"], "labels_per_row": "many", "label_delimiter": "|"}, None),
     ({"method": "zero_shot", "model": "m", "labels": ["a", "b"], "labels_per_row": "many", "ask": 5},
      "ask is not built for labels_per_row: many yet"),
 ])
 def test_recipe_errors(tmp_path: Path, label_section: dict, message: str) -> None:
     recipe = {"name": "x", "sources": [{"type": "jsonl", "path": "x.jsonl"}], "label": label_section}
+    if message is None:
+        assert hf_ftbuilder.load_config(_write(tmp_path, recipe)).label.label_delimiter == "|"
+        return
     with pytest.raises(ConfigError, match=message):
         hf_ftbuilder.load_config(_write(tmp_path, recipe))
     assert main(["validate", str(tmp_path / "recipe.yaml")]) == 2
-
-
-def test_review_and_export_say_they_take_one_label(tmp_path: Path) -> None:
-    from hf_ftbuilder.review import ReviewError, ReviewSession
-
-    path = _write(tmp_path, _recipe(tmp_path, labels=NAMES), [])
-    with pytest.raises(ReviewError, match="^review: the page gives one label per row"):
-        ReviewSession(path)
-    with pytest.raises(ConfigError, match="^label export writes one label per task"):
-        hf_ftbuilder.export_tasks(path)
 
 
 def test_the_shipped_multilabel_recipe_builds(tmp_path: Path) -> None:
