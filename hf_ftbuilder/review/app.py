@@ -151,9 +151,12 @@ def make_app(session: ReviewSession, *, token: str, hosts: set[str], cookie: str
         if isinstance(data, Response):
             return data
         queue, row_id, label = data.get("queue"), data.get("id"), data.get("label")
+        # Several labels per row: a row's label is a list of names (the session checks each).
+        shape = (list, str) if session.many else (str,)
         if queue not in ("ask", "clusters", "rows") or not isinstance(row_id, str) or not (
-                label is None or isinstance(label, str)):
-            return _bad("expected {queue: ask|clusters|rows, id: str, label: str|null}")
+                label is None or isinstance(label, shape)):
+            return _bad("expected {queue: ask|clusters|rows, id: str, label: str|null}" if not session.many else
+                        "expected {queue: ask|clusters|rows, id: str, label: [str]|null}")
         try:
             note = session.decide(queue, row_id, label)
         except KeyError:
@@ -161,7 +164,10 @@ def make_app(session: ReviewSession, *, token: str, hosts: set[str], cookie: str
         except ValueError as exc:
             return _bad(str(exc))
         done, count = session.progress(queue)
-        return JSONResponse({"ok": True, "id": row_id, "decision": label and " ".join(label.split()),
+        # What was recorded: one label with its spaces folded, or several in the recipe's order.
+        decision = label and (" ".join(label.split()) if isinstance(label, str) else session.decision(
+            queue, {"id": row_id}))
+        return JSONResponse({"ok": True, "id": row_id, "decision": decision,
                              "done": done, "count": count, "note": note})
 
     async def undo(request: Request) -> Response:

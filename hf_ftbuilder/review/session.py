@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from .. import schema
-from ..config import KMeansLabel, Recipe, annotation_files, load_config
-from ..decisions import DROP, FIELDS, LabelDecisions, read_cluster_mapping, write_cluster_names
+from ..config import MANY_DELIMITER, KMeansLabel, Recipe, annotation_files, load_config
+from ..decisions import DROP, LabelDecisions, fields, read_cluster_mapping, write_cluster_names
 from ..errors import ReviewError
 
 __all__ = ["QUEUES", "ReviewSession"]
@@ -104,19 +104,20 @@ class ReviewSession:
     def __init__(self, recipe: str | Path, output_dir: str | Path | None = None, annotator: str | None = None) -> None:
         self.recipe_path = Path(recipe)
         self.recipe: Recipe = load_config(self.recipe_path)
-        if self.recipe.label is not None and self.recipe.label.labels_per_row == "many":
-            raise ReviewError("review: the page gives one label per row; a labels_per_row: many build is not "
-                              "built for it yet")
+        label = self.recipe.label
+        # Several labels per row: a decision is a set of labels, kept joined by the delimiter.
+        self.many = label is not None and label.labels_per_row == "many"
+        self.delimiter = (label.label_delimiter if label is not None else None) or MANY_DELIMITER
         self.out = Path(output_dir) if output_dir is not None else self.recipe.output_dir()
         self.annotator = (annotator or getpass.getuser() or "annotator").strip()
         self.base = self.recipe.base_dir
         self.lock = threading.RLock()
         self.labels_file, self.clusters_file = self._decision_paths()
-        self.decisions = LabelDecisions(self.labels_file)
+        self.decisions = LabelDecisions(self.labels_file, "labels" if self.many else "label")
         self.cluster_names: dict[int, str] = (
             read_cluster_mapping(self.clusters_file) if self.clusters_file and self.clusters_file.is_file() else {}
         )
-        self._undo: list[tuple[str, str, str | None]] = []
+        self._undo: list[tuple[str, str, str | list[str] | None]] = []
         self.rebuild = _Rebuild()
         self.load()
         if annotation_files(self.recipe.label) is not None and not self.labels_file.exists():
@@ -201,6 +202,8 @@ class ReviewSession:
     def _rows(self) -> list[dict[str, Any]]:
         if self._clusters_unnamed():
             return []  # the labels are cluster ids until the clusters are named and the build rerun
+        if self.many:
+            return self._row_sets()
         items: list[dict[str, Any]] = []
         names = self.names
         for reason in _ROW_FILES:
@@ -223,6 +226,38 @@ class ReviewSession:
                 items.append({"id": r[schema.ID], "text": r[schema.TEXT], "reason": "label_issue",
                               "given": r.get("given_label"), "suggestion": r.get("likely_label"),
                               "score": r.get("issue_score")})
+        seen: set[str] = set()
+        return [i for i in items if not (i["id"] in seen or seen.add(i["id"]))]
+
+    def _row_sets(self) -> list[dict[str, Any]]:
+        """Several labels per row: the rows waiting for a person (with the model's labels as the
+        suggestion), then each label the noise estimate doubts, as the row's labels with it flipped."""
+        items: list[dict[str, Any]] = []
+        names = self.names
+
+        def named(indices: list[int] | None) -> list[str]:
+            return [names[i] for i in indices or [] if 0 <= i < len(names)]
+
+        for reason in (*_ROW_FILES, "no_label"):
+            table = _read(self.out / "review" / f"{reason}.parquet",
+                          [schema.ID, schema.TEXT, schema.LABELS, schema.LABEL_SCORE])
+            if table is None:
+                continue
+            for r in table.to_pylist():
+                scores = [s for s in r.get(schema.LABEL_SCORE) or [] if s is not None]
+                # Rows nobody annotated had no model to suggest a set; a model's empty set is "none".
+                suggestion = None if reason == "not_annotated" else named(r.get(schema.LABELS))
+                items.append({"id": r[schema.ID], "text": r[schema.TEXT], "reason": reason, "given": None,
+                              "suggestion": suggestion, "score": min(scores) if scores else None})
+        table = _read(self.out / "review" / f"{_ISSUES}.parquet",
+                      [schema.ID, schema.TEXT, schema.LABELS, "label_in_doubt", "issue_score"])
+        if table is not None:
+            for r in table.to_pylist():
+                given = named(r.get(schema.LABELS))
+                doubt = r.get("label_in_doubt")
+                flipped = [n for n in names if (n in given) != (n == doubt)]
+                items.append({"id": r[schema.ID], "text": r[schema.TEXT], "reason": "label_issue", "given": given,
+                              "suggestion": flipped, "score": r.get("issue_score"), "doubt": doubt})
         seen: set[str] = set()
         return [i for i in items if not (i["id"] in seen or seen.add(i["id"]))]
 
@@ -267,9 +302,10 @@ class ReviewSession:
         label = self.recipe.label
         stem = self.recipe_path.stem
         chosen = self.base / f"{stem}.annotations.csv"
+        column = "labels" if self.many else "label"
         for name in annotation_files(label) or []:
             path = self.base / name
-            if path.suffix == ".csv" and (not path.is_file() or _is_decision_csv(path)):
+            if path.suffix == ".csv" and (not path.is_file() or _is_decision_csv(path, column)):
                 chosen = path
                 break
         clusters = None
@@ -296,7 +332,8 @@ class ReviewSession:
         if queue == "clusters":
             return self.cluster_names.get(item["cluster"]) or item.get("built_name")
         if queue in ROW_QUEUES:
-            return self.decisions.get(item["id"], self.annotator)
+            found = self.decisions.get(item["id"], self.annotator)
+            return found.split(self.delimiter) if self.many and found is not None else found
         return None
 
     def progress(self, queue: str) -> tuple[int, int]:
@@ -309,8 +346,11 @@ class ReviewSession:
                 return sum(1 for item in q.items if self.decision(queue, item) is not None), len(q.items)
             return 0, len(q.items)
 
-    def decide(self, queue: str, row_id: str, label: str | None, *, undoable: bool = True) -> str | None:
+    def decide(self, queue: str, row_id: str, label: str | list[str] | None, *, undoable: bool = True) -> str | None:
         """Record a decision on disk; returns a note for the person (a label the recipe lacks), or None.
+
+        With several labels per row a row's decision is the list of its labels (an empty list
+        withdraws it, like None).
 
         Raises:
             KeyError: no such queue or item.
@@ -320,11 +360,18 @@ class ReviewSession:
             if queue != "clusters" and queue not in ROW_QUEUES:
                 raise KeyError(f"{queue} is read-only")
             item = self.queues[queue].items[self.queues[queue].index[row_id]]
-            label = None if label is None else " ".join(str(label).split())
-            note = self._check(queue, label)
+            if self.many and queue in ROW_QUEUES:
+                label = self._label_set(label)
+                note = None
+            else:
+                if isinstance(label, list):
+                    raise ValueError("a decision here is one label, not a list")
+                label = None if label is None else " ".join(str(label).split())
+                note = self._check(queue, label)
             previous = self.decision(queue, item) if queue in ROW_QUEUES else self.cluster_names.get(item["cluster"])
             if queue in ROW_QUEUES:
-                self.decisions.set(row_id, self.annotator, label)
+                stored = self.delimiter.join(label) if isinstance(label, list) else label
+                self.decisions.set(row_id, self.annotator, stored)
             else:
                 if label is None:
                     self.cluster_names.pop(item["cluster"], None)
@@ -336,6 +383,19 @@ class ReviewSession:
                 self._undo.append((queue, row_id, previous))
             logger.info("review: %s %s -> %s", queue, row_id, label)
             return note
+
+    def _label_set(self, labels: str | list[str] | None) -> list[str] | None:
+        """Several labels per row: the labels given, each known, in the recipe's order (None: none)."""
+        if labels is None:
+            return None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ValueError("a decision here is a list of labels")
+        known = self.labels()
+        unknown = [x for x in labels if x not in known]
+        if unknown:
+            raise ValueError(f"label {unknown[0]!r} is not one of {known}")
+        chosen = [name for name in known if name in labels]
+        return chosen or None
 
     def _check(self, queue: str, label: str | None) -> str | None:
         if label is None:
@@ -357,7 +417,7 @@ class ReviewSession:
             return f"{label!r} is a new label: set the recipe's label.labels to [{names}] before rebuilding"
         return None
 
-    def undo(self) -> tuple[str, str, str | None] | None:
+    def undo(self) -> tuple[str, str, str | list[str] | None] | None:
         """Take back the last decision made here: (queue, id, the decision now), or None."""
         with self.lock:
             if not self._undo:
@@ -404,7 +464,8 @@ class ReviewSession:
                          next((q["key"] for q in queues if q["count"]), queues[0]["key"]))
             return {
                 "title": self.title, "recipe": str(self.recipe_path), "output": str(self.out),
-                "annotator": self.annotator, "labels": self.labels(), "method": self.recipe.label.method
+                "annotator": self.annotator, "labels": self.labels(), "many": self.many,
+                "method": self.recipe.label.method
                 if self.recipe.label else None, "queues": queues, "first": first, "notes": self.notes(),
             }
 
@@ -425,9 +486,9 @@ def _searchable(item: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p).lower()
 
 
-def _is_decision_csv(path: Path) -> bool:
+def _is_decision_csv(path: Path, column: str) -> bool:
     with path.open(encoding="utf-8", newline="") as fh:
-        return fh.readline().strip().split(",")[: len(FIELDS)] == list(FIELDS)
+        return fh.readline().strip().split(",")[:4] == list(fields(column))
 
 
 class _Rebuild:

@@ -113,3 +113,51 @@ def kmeans_project(kmeans_build: Path, tmp_path: Path) -> Path:
 def topic_of(text: str) -> str:
     """The planted topic whose words a text holds most."""
     return max(TOPICS, key=lambda t: sum(text.count(w) for w in WORDS[t]))
+
+
+#: Label sets of the multi-label review build: one topic, or two.
+KINDS = (["sports"], ["space"], ["sports", "space"])
+
+
+def many_recipe() -> dict:
+    return {
+        "name": "tags", "seed": 3, "report": {**LIGHT_REPORT, "plots": False},
+        "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
+        "dedup": {"near": {"enabled": False}},
+        "label": {"method": "manual", "labels": TOPICS, "labels_per_row": "many", "annotations": "seed.csv"},
+        "split": {"method": "random"},
+    }
+
+
+def gold_set(text: str) -> list[str]:
+    """The planted labels of a multi-label review row: the topics whose words it holds."""
+    return [t for t in TOPICS if any(w in text.split() for w in WORDS[t])]
+
+
+@pytest.fixture(scope="session")
+def many_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """36 rows with one topic or two (sports, space), 12 labelled by a person already (as label sets);
+    the other 24 wait as not_annotated. Read-only."""
+    folder = tmp_path_factory.mktemp("review-many")
+    rng = random.Random(4)
+    rows = []
+    for i in range(36):
+        words = [w for t in KINDS[i % 3] for w in rng.sample(WORDS[t], 4)] + rng.sample(FILLER, 3)
+        rows.append({"text": f"{' '.join(words)} number {i}"})
+    write_jsonl(folder / "corpus.jsonl", rows)
+    (folder / "seed.csv").write_text("id,labels\n")
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({**many_recipe(), "label": {"method": "column", "column": "text"}}))
+    ids = hf_ftbuilder.build(folder / "recipe.yaml", output_dir=folder / "ids", until="dedup", progress=False)
+    train = ids.dataset["train"]
+    seed = [(i, ";".join(gold_set(t))) for i, t in zip(train["id"], train["text"])][:12]
+    (folder / "seed.csv").write_text("id,labels\n" + "".join(f"{i},{s}\n" for i, s in seed))
+    shutil.rmtree(folder / "ids")
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(many_recipe(), sort_keys=False))
+    hf_ftbuilder.build(folder / "recipe.yaml", output_dir=folder / "out", progress=False)
+    return folder
+
+
+@pytest.fixture
+def many_copy(many_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the multi-label build's folder for a test that decides."""
+    return private_copy(many_build, tmp_path)

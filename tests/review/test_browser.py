@@ -7,6 +7,7 @@ pictures in ``docs/`` come from this test).
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -184,3 +185,47 @@ def test_row_text_is_shown_as_text_and_runs_nothing(browser, manual_build: Path,
         page.wait_for_selector("article.item.item-pair")
         assert len(page.query_selector_all("article.item.item-pair mark")) >= 3  # the three words that differ
         shot(page, "leakage")
+
+
+def test_label_sets_are_toggled_with_keys_and_kept(browser, many_build: Path, tmp_path: Path) -> None:
+    folder = private_copy(many_build, tmp_path)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    decided: dict[str, str] = {}
+    with serving(folder) as url:
+        page.goto(url)
+        ready(page)
+        assert page.inner_text("#help-label") == "add or remove a label"
+        page.wait_for_selector("article.item.current")
+        first = page.get_attribute("article.item.current", "data-id")
+        # 1 then 3: sports and space on the same row (the cursor stays); Enter keeps them, next.
+        page.keyboard.press("1")
+        settled(page)
+        page.keyboard.press("3")
+        settled(page)
+        current = f"article.item[data-id='{first}']"
+        assert page.inner_text(f"{current} .decision") == "→ sports, space"
+        assert [b.get_attribute("data-label") for b in page.query_selector_all(f"{current} button.label.chosen")] == [
+            "sports", "space"]
+        shot(page, "label-sets")
+        page.keyboard.press("Enter")
+        settled(page)
+        second = page.get_attribute("article.item.current", "data-id")
+        assert second != first
+        # 2, then 2 again: the label is taken back and the row has no decision.
+        page.keyboard.press("2")
+        settled(page)
+        page.keyboard.press("2")
+        settled(page)
+        assert page.inner_text(f"article.item[data-id='{second}'] .decision") == ""
+        page.keyboard.press("3")
+        settled(page)
+        decided = {r["id"]: r["labels"] for r in csv.DictReader((folder / "recipe.annotations.csv").open())}
+        # A reload shows the sets as decided.
+        page.reload()
+        ready(page)
+        page.wait_for_selector(f"article.item[data-id='{second}'] .decision:text-matches('space')")
+        assert page.inner_text("button.tab[data-queue=rows] .tab-count") == "2/24"
+    assert errors == []
+    assert decided == {first: "sports;space", second: "space"}

@@ -21,6 +21,7 @@
     low_confidence: "low confidence",
     annotation_tie: "annotators tie",
     not_annotated: "not annotated",
+    no_label: "no label given",
     label_issue: "possible label issue",
   };
 
@@ -147,6 +148,10 @@
       const part = el("span", "meta-part");
       part.append(el("span", "meta-key", name + " "), el("code", null, value));
       meta.append(part);
+    }
+    if (state.many) {
+      $("help-label").textContent = "add or remove a label";
+      $("help-enter").textContent = "keep the labels shown, next";
     }
   }
 
@@ -277,6 +282,39 @@
     };
   }
 
+  // ---- several labels per row -----------------------------------------------
+  //
+  // With labels_per_row: many a row's decision is the list of its labels. A label key or
+  // click toggles one label, starting from the model's labels; Enter keeps what is shown
+  // and moves on.
+
+  function manyRows(entry) {
+    return Boolean(state?.many) && ROW_QUEUES.has(entry?.key);
+  }
+
+  // The labels shown as chosen: the decision, or the suggestion until there is one.
+  function shownSet(item) {
+    return item.decision ?? item.suggestion ?? [];
+  }
+
+  function toggled(entry, label) {
+    const now = new Set(shownSet(entry.item));
+    if (now.has(label)) now.delete(label);
+    else now.add(label);
+    const next = state.labels.filter((name) => now.has(name));
+    return next.length ? next : null;
+  }
+
+  function shown(value) {
+    if (value == null) return "—";
+    if (Array.isArray(value)) return value.length ? value.join(", ") : "none";
+    return value;
+  }
+
+  function holds(value, label) {
+    return Array.isArray(value) ? value.includes(label) : value === label;
+  }
+
   // ---- cards ---------------------------------------------------------------
 
   function labelButton(name, keyHint, extraClass) {
@@ -322,6 +360,7 @@
       act(() => {
         if (!view.entries.includes(entry)) return;
         setCursor(indexOf(entry), false);
+        if (manyRows(entry)) return decide(entry, toggled(entry, label));
         return pick(entry, label);
       });
       focusList();
@@ -344,10 +383,13 @@
       head.append(reason);
     }
     const given = el("span", "field");
-    given.append(el("span", "field-key", "given "), el("span", "field-value", item.given ?? "—"));
+    given.append(el("span", "field-key", "given "), el("span", "field-value", shown(item.given)));
     head.append(given);
+    if (item.doubt) {
+      head.append(el("span", "field doubt", `in doubt: ${item.doubt}`));
+    }
     const suggestion = el("span", "field");
-    suggestion.append(el("span", "field-key", "suggested "), el("span", "field-value", item.suggestion ?? "—"));
+    suggestion.append(el("span", "field-key", "suggested "), el("span", "field-value", shown(item.suggestion)));
     if (item.suggestion != null && typeof item.score === "number") {
       suggestion.append(el("span", "score", ` ${fmt(item.score)}`));
     }
@@ -430,16 +472,18 @@
     if (!card) return;
     const { decision, suggestion, given } = entry.item;
     for (const button of card.querySelectorAll("button.label")) {
-      button.classList.toggle("chosen", decision != null && button.dataset.label === decision);
-      button.classList.toggle("suggested", suggestion != null && button.dataset.label === suggestion);
-      const isGiven = given != null && button.dataset.label === given;
+      const label = button.dataset.label;
+      const chosen = decision != null && holds(decision, label);
+      button.classList.toggle("chosen", chosen);
+      button.classList.toggle("suggested", suggestion != null && holds(suggestion, label));
+      const isGiven = given != null && holds(given, label);
       button.classList.toggle("given", isGiven);
-      button.title = isGiven ? "the label this row has in the build" : "";
-      button.setAttribute("aria-pressed", button.dataset.label === decision ? "true" : "false");
+      button.title = isGiven ? "a label this row has in the build" : "";
+      button.setAttribute("aria-pressed", chosen ? "true" : "false");
     }
     const mark = card.querySelector(".decision");
     if (mark) {
-      mark.textContent = decision == null ? "" : decision === "drop" ? "dropped" : `→ ${decision}`;
+      mark.textContent = decision == null ? "" : decision === "drop" ? "dropped" : `→ ${shown(decision)}`;
       mark.classList.toggle("decided", decision != null);
     }
     card.classList.toggle("decided", decision != null);
@@ -826,12 +870,18 @@
     let handled = true;
     if (/^[1-9]$/.test(key)) {
       const label = state.labels[Number(key) - 1];
-      if (labelling && label !== undefined) act(() => pick(currentEntry(), label));
+      if (labelling && label !== undefined) {
+        act(() => {
+          const entry = currentEntry();
+          if (manyRows(entry)) return decide(entry, toggled(entry, label));
+          return pick(entry, label);
+        });
+      }
     } else if (key === "Enter") {
       if (ROW_QUEUES.has(view.key)) {
         act(() => {
           const entry = currentEntry();
-          if (entry && entry.item.suggestion != null) return pick(entry, entry.item.suggestion);
+          if (manyRows(entry) && shownSet(entry.item).length) return pick(entry, shownSet(entry.item));
           setStatus("No suggestion for this row");
         });
       }
