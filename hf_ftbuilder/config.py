@@ -818,7 +818,7 @@ class Report(_Section):
     )
     max_model_rows: int = Field(
         8_000, ge=10,
-        description="rows (seeded, stratified sample) per split for the baseline, and in all for the label-noise estimate",
+        description="rows (seeded, stratified sample) per split for the baseline and the label-noise estimate",
     )
     plots: bool = Field(True, description="PNG plots in images/ (matplotlib, Agg)")
 

@@ -449,6 +449,8 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
         "stages": {name: dict(figures) for name, figures in run.figures.items()},
         "total_seconds": round(time.perf_counter() - started, 3),
         "peak_rss_mb": peak_rss_mb(),
+        # Each report figure's cost: where a build's fixed time goes.
+        "report": {figure: {"seconds": seconds} for figure, seconds in stats.seconds.items()},
     }
     # What the card says of the recipe; the card is redone from quality.json alone (ftbuild card).
     quality["card"] = {"name": recipe.name, "seed": recipe.seed, "versions": write_stage.package_versions(),

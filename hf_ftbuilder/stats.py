@@ -28,6 +28,8 @@ class StageStats:
         dropped_rows: the removed rows with their ``drop_reason``, to be written to ``dropped/``.
         review_rows: rows that wait for a person, by reason, to be written to ``review/<reason>.parquet``.
         review_files: text files for a person (``review/<name>``), such as clusters to name.
+        seconds: the wall time of the stage's parts (the report's figures), for ``quality.json``'s
+            ``run`` section: times differ from run to run, so they stay out of ``details``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class StageStats:
     dropped_rows: Dataset | None = field(default=None, repr=False, compare=False)
     review_rows: dict[str, Dataset] = field(default_factory=dict, repr=False, compare=False)
     review_files: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    seconds: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self) -> str:
         """One line such as ``clean: kept 9812/10000 (empty=150, too_short=38)``."""

@@ -103,6 +103,9 @@ def test_run_section_and_log_give_each_stage_time_rate_and_peak_memory(planted, 
         else:
             assert rate is None or rate > 0
     assert run["total_seconds"] >= sum(run["stage_seconds"].values())
+    # The light report computes two figures; each one's cost is there.
+    assert list(run["report"]) == ["size", "lexical_diversity"]
+    assert sum(f["seconds"] for f in run["report"].values()) <= run["stage_seconds"]["report"]
     lines = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "peak RSS" in r.getMessage()}
     assert sorted(lines) == sorted([*names, "write"])
     assert re.fullmatch(r"dedup: kept \d+/\d+ .*\(\d+\.\d s, ([\d,]+|-) rows/s, peak RSS \d+ MB\)", lines["dedup"])

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -261,59 +264,91 @@ def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndar
     return texts, labels
 
 
+class _Clock:
+    """The wall time of each figure of the report (summed when a figure is timed in parts), for
+    ``quality.json``'s ``run.report``: the next slow figure shows there."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, figure: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[figure] = round(self.seconds.get(figure, 0.0) + time.perf_counter() - start, 3)
+
+
 def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
-                  engine: Engine | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+                  engine: Engine | None, clock: _Clock) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline section, the label-noise section and the rows it flags.
 
-    The baseline reads at most ``cfg.max_model_rows`` rows of each split and the noise estimate at
-    most that many rows in all (seeded, stratified samples), so their cost stops growing with the
-    dataset; the sections say how many rows they used.
+    Both come from one pass of TF-IDF + logistic regression (:func:`.baseline.learn`) over at
+    most ``cfg.max_model_rows`` rows of each split (seeded, stratified samples), so their cost stops
+    growing with the dataset: the k-fold models on train give its rows' out-of-fold probabilities
+    and the model fitted on all of train the other splits'. The sections say how many rows they used.
     """
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
-    picked = {name: _sample(_labels(ds), cfg.max_model_rows, seed,
-                            cfg.cv_folds) for name, ds in originals.items()}
-    data = {name: _texts_and_labels(ds, picked[name]) for name, ds in originals.items()}
     baseline: dict[str, Any] = {}
-    if cfg.baseline and "train" in data:
-        train_x, train_y = data["train"]
-        evaluated = {n: v for n, v in data.items() if n != "train"}
-        baseline["tfidf_logreg"] = {
-            "rows": {n: len(y) for n, (_, y) in data.items()},
-            "cross_validation": baseline_mod.cross_validate(train_x, train_y, names, folds=cfg.cv_folds, seed=seed),
-            "splits": baseline_mod.fit_and_score((train_x, train_y), evaluated, names, seed=seed),
-        }
-        if cfg.embedding_baseline:
-            embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
-            vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y) in data.items()}
-            baseline["embedding_logreg"] = {
-                "model": embedder.name,
-                "cross_validation": baseline_mod.cross_validate(vecs["train"][0], train_y, names, folds=cfg.cv_folds,
-                                                                seed=seed, embeddings=True),
-                "splits": baseline_mod.fit_and_score(vecs["train"], {n: v for n, v in vecs.items() if n != "train"},
-                                                     names, seed=seed, embeddings=True),
-            }
     noise: dict[str, Any] = {}
     issues = None
+    if not (cfg.baseline or cfg.label_noise):
+        return baseline, noise, issues
+    if "train" not in originals:
+        return baseline, ({"skipped": "no train split to learn from"} if cfg.label_noise else noise), issues
+    with clock("baseline" if cfg.baseline else "label_noise"):
+        picked = {name: _sample(_labels(ds), cfg.max_model_rows, seed, cfg.cv_folds) for name, ds in originals.items()}
+        data = {name: _texts_and_labels(ds, picked[name]) for name, ds in originals.items()}
+        evaluated = {n: v for n, v in data.items() if n != "train"}
+        learned = baseline_mod.learn(data["train"], evaluated, names, folds=cfg.cv_folds, seed=seed)
+    if cfg.baseline:
+        baseline["tfidf_logreg"] = {"rows": {n: len(y) for n, (_, y) in data.items()},
+                                    "cross_validation": learned.cross_validation, "splits": learned.splits}
+        if cfg.embedding_baseline:
+            with clock("embedding_baseline"):
+                train_y = data["train"][1]
+                embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
+                vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y) in data.items()}
+                baseline["embedding_logreg"] = {
+                    "model": embedder.name,
+                    "cross_validation": baseline_mod.cross_validate(vecs["train"][0], train_y, names,
+                                                                    folds=cfg.cv_folds, seed=seed, embeddings=True),
+                    "splits": baseline_mod.fit_and_score(vecs["train"], {n: v for n, v in vecs.items() if n != "train"},
+                                                         names, seed=seed, embeddings=True),
+                }
     if cfg.label_noise:
-        every_label = np.concatenate([_labels(ds) for ds in originals.values()])
-        whole = _take(originals, _sample(every_label, cfg.max_model_rows, seed, cfg.cv_folds))
-        texts, labels = _texts_and_labels(whole, np.arange(whole.num_rows))
-        proba = baseline_mod.out_of_fold(texts, labels, len(names), folds=cfg.cv_folds, seed=seed)
-        if proba is None:
-            noise = {"skipped": "a class has fewer than 2 rows"}
-        else:
-            found = baseline_mod.confident_learning(proba, labels)
-            flagged = found.pop("flagged")
-            noise = {**found, "label_errors": len(flagged), "rows": int(len(labels)), "names": names}
-            if flagged:
-                issues = _label_issues(whole, names, flagged)
-                noise["examples"] = [
-                    {"id": r[schema.ID], "given": r["given_label"], "likely": r["likely_label"],
-                     "score": round(float(r["issue_score"]), 4)}
-                    for r in issues.select(range(min(_MAX_FLAGGED_SHOWN, issues.num_rows)))
-                ]
+        with clock("label_noise"):
+            noise, issues = _label_noise(originals, picked, data, learned, names)
     return baseline, noise, issues
+
+
+def _label_noise(originals: dict[str, Dataset], picked: dict[str, np.ndarray],
+                 data: dict[str, tuple[list[str], np.ndarray]], learned: baseline_mod.Learned,
+                 names: list[str]) -> tuple[dict[str, Any], Dataset | None]:
+    """Confident learning on the pass's probabilities of every sampled row: the section and the
+    rows it flags (in split order)."""
+    if not learned.proba:
+        return {"skipped": "a class has fewer than 2 rows"}, None
+    order = list(originals)
+    proba = np.concatenate([learned.proba[name] for name in order])
+    labels = np.concatenate([data[name][1] for name in order])
+    found = baseline_mod.confident_learning(proba, labels)
+    flagged = found.pop("flagged")
+    noise = {**found, "label_errors": len(flagged), "rows": int(len(labels)), "names": names}
+    if not flagged:
+        return noise, None
+    offsets = np.cumsum([0] + [originals[name].num_rows for name in order[:-1]])
+    positions = np.concatenate([picked[name] + offset for name, offset in zip(order, offsets)])
+    whole = _take(originals, positions)
+    issues = _label_issues(whole, names, flagged)
+    noise["examples"] = [
+        {"id": r[schema.ID], "given": r["given_label"], "likely": r["likely_label"],
+         "score": round(float(r["issue_score"]), 4)}
+        for r in issues.select(range(min(_MAX_FLAGGED_SHOWN, issues.num_rows)))
+    ]
+    return noise, issues
 
 
 def _many_label_sections(dd: DatasetDict, names: list[str], splits: dict[str, dict[str, Any]],
@@ -364,7 +399,8 @@ def _many_sample(sets: list[list[int]], counts: np.ndarray, cap: int, seed: int,
 
 
 def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
-                       engine: Engine | None) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+                       engine: Engine | None,
+                       clock: _Clock) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline and label-noise sections with several labels per row: one-vs-rest TF-IDF +
     logistic regression, its folds made by iterative stratification (:mod:`.baseline`)."""
     k = len(names)
@@ -379,48 +415,51 @@ def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int
         data[name] = (texts, _indicator([sets[name][i] for i in picked], k), [sets[name][i] for i in picked])
     baseline: dict[str, Any] = {}
     if cfg.baseline and "train" in data:
-        train_x, train_y, train_sets = data["train"]
-        fold_of = iterative_folds(train_sets, k, cfg.cv_folds, seed=seed)
-        evaluated = {n: (x, y) for n, (x, y, _) in data.items() if n != "train"}
-        baseline["tfidf_logreg"] = {
-            "rows": {n: len(y) for n, (_, y, _) in data.items()},
-            "cross_validation": baseline_mod.cross_validate_multilabel(train_x, train_y, names, fold_of=fold_of,
-                                                                       seed=seed),
-            "splits": baseline_mod.fit_and_score_multilabel((train_x, train_y), evaluated, names, seed=seed),
-        }
-        if cfg.embedding_baseline:
-            embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
-            vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y, _) in data.items()}
-            baseline["embedding_logreg"] = {
-                "model": embedder.name,
-                "cross_validation": baseline_mod.cross_validate_multilabel(vecs["train"][0], train_y, names,
-                                                                           fold_of=fold_of, seed=seed, embeddings=True),
-                "splits": baseline_mod.fit_and_score_multilabel(
-                    vecs["train"], {n: v for n, v in vecs.items() if n != "train"}, names, seed=seed, embeddings=True),
+        with clock("baseline"):
+            train_x, train_y, train_sets = data["train"]
+            fold_of = iterative_folds(train_sets, k, cfg.cv_folds, seed=seed)
+            evaluated = {n: (x, y) for n, (x, y, _) in data.items() if n != "train"}
+            baseline["tfidf_logreg"] = {
+                "rows": {n: len(y) for n, (_, y, _) in data.items()},
+                "cross_validation": baseline_mod.cross_validate_multilabel(train_x, train_y, names, fold_of=fold_of,
+                                                                           seed=seed),
+                "splits": baseline_mod.fit_and_score_multilabel((train_x, train_y), evaluated, names, seed=seed),
             }
+        if cfg.embedding_baseline:
+            with clock("embedding_baseline"):
+                embedder = Embedder(cache_dir=cache_dir, progress=False, engine=engine)
+                vecs = {n: (embedder.encode(x, desc=f"report: embed {n}"), y) for n, (x, y, _) in data.items()}
+                baseline["embedding_logreg"] = {
+                    "model": embedder.name,
+                    "cross_validation": baseline_mod.cross_validate_multilabel(vecs["train"][0], train_y, names,
+                                                                               fold_of=fold_of, seed=seed, embeddings=True),
+                    "splits": baseline_mod.fit_and_score_multilabel(
+                        vecs["train"], {n: v for n, v in vecs.items() if n != "train"}, names, seed=seed, embeddings=True),
+                }
     noise: dict[str, Any] = {}
     issues = None
     if cfg.label_noise:
-        every = [row for v in sets.values() for row in v]
-        whole = _take(originals, _many_sample(every, counts, cfg.max_model_rows, seed, cfg.cv_folds))
-        whole_sets = _label_sets(whole)
-        texts, y = _texts_of(whole, np.arange(whole.num_rows)), _indicator(whole_sets, k)
-        proba = baseline_mod.out_of_fold_multilabel(texts, y, fold_of=iterative_folds(whole_sets, k, cfg.cv_folds,
-                                                                                      seed=seed), seed=seed)
-        if proba is None:
-            noise = {"skipped": "a label has too few rows for the folds"}
-        else:
-            found = baseline_mod.confident_learning_per_label(proba, y)
-            flagged = found.pop("flagged")
-            found["per_label"] = dict(zip(names, found["per_label"]))
-            noise = {**found, "label_errors": len(flagged), "names": names}
-            if flagged:
-                issues = _many_label_issues(whole, names, flagged)
-                noise["examples"] = [
-                    {"id": r[schema.ID], "label": r["label_in_doubt"], "given": r["given"],
-                     "score": round(float(r["issue_score"]), 4)}
-                    for r in issues.select(range(min(_MAX_FLAGGED_SHOWN, issues.num_rows)))
-                ]
+        with clock("label_noise"):
+            every = [row for v in sets.values() for row in v]
+            whole = _take(originals, _many_sample(every, counts, cfg.max_model_rows, seed, cfg.cv_folds))
+            whole_sets = _label_sets(whole)
+            texts, y = _texts_of(whole, np.arange(whole.num_rows)), _indicator(whole_sets, k)
+            proba = baseline_mod.out_of_fold_multilabel(texts, y, fold_of=iterative_folds(whole_sets, k, cfg.cv_folds,
+                                                                                          seed=seed), seed=seed)
+            if proba is None:
+                noise = {"skipped": "a label has too few rows for the folds"}
+            else:
+                found = baseline_mod.confident_learning_per_label(proba, y)
+                flagged = found.pop("flagged")
+                found["per_label"] = dict(zip(names, found["per_label"]))
+                noise = {**found, "label_errors": len(flagged), "names": names}
+                if flagged:
+                    issues = _many_label_issues(whole, names, flagged)
+                    noise["examples"] = [
+                        {"id": r[schema.ID], "label": r["label_in_doubt"], "given": r["given"],
+                         "score": round(float(r["issue_score"]), 4)}
+                        for r in issues.select(range(min(_MAX_FLAGGED_SHOWN, issues.num_rows)))
+                    ]
     return baseline, noise, issues
 
 
@@ -470,6 +509,7 @@ def report(
     context = context or StageContext()
     seed, cache_dir, engine = context.seed, context.cache_dir, context.engine
     stages = stages or []
+    clock = _Clock()
     splits = split_counts(dd)
     sections: dict[str, Any] = {"splits": splits}
     first = next(iter(dd.values()))
@@ -485,8 +525,9 @@ def report(
         left_out["plots"] = "plots"
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
-    sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
-    release()  # the pages every row's count read, before a model is loaded on top of them
+    with clock("size"):
+        sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
+        release()  # the pages every row's count read, before a model is loaded on top of them
     per_split = {name: figures for name, (figures, _) in sized.items()}
     sections["size"] = {"splits": per_split,
                         "total": {k: sum(s.get(k, 0) for s in per_split.values())
@@ -495,13 +536,15 @@ def report(
         sections["size"]["tokenizer"] = tokenizer
     sections["lengths"] = text_stats.length_summary(np.concatenate([words for _, words in sized.values()]))
     total_rows = sum(ds.num_rows for ds in dd.values())
-    lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
-    sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
+    with clock("lexical_diversity"):
+        lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
+        sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
     if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out:
-        sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
-        release()  # the embedding model's memory, before the baseline's matrices
+        with clock("semantic_diversity"):
+            sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
+            release()  # the embedding model's memory, before the baseline's matrices
     languages = _value_counts(dd, schema.LANGUAGE)
     if languages:
         sections["languages"] = dict(languages.most_common())
@@ -538,7 +581,7 @@ def report(
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
-        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine)
+        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine, clock)
         release()
         if baseline:
             sections["baseline"] = baseline
@@ -553,4 +596,5 @@ def report(
     rows = sum(e["num_rows"] for e in splits.values())
     stats = StageStats(name="report", rows_in=rows, rows_out=rows)
     stats.review_rows = review
+    stats.seconds = clock.seconds
     return sections, stats

@@ -10,6 +10,10 @@ Label noise is estimated by confident learning on out-of-fold probabilities over
 in a joint matrix of given versus likely labels, calibrated to the class sizes. The estimate says
 how many labels are probably wrong and which rows to look at first.
 
+The report makes both from one pass (:func:`learn`): the k-fold models of the cross-validation
+give the train rows' out-of-fold probabilities, and the model fitted on all of train gives the
+other splits' (rows it never saw), so no model is fitted twice.
+
 Rows with several labels (a 0/1 indicator matrix ``Y``, rows x labels) get the same figures
 label by label: one-vs-rest over the same TF-IDF and logistic regression, cross-validated on the
 folds the caller gives (``fold_of``, from iterative stratification), a label predicted when its
@@ -31,6 +35,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +50,8 @@ __all__ = [
     "cross_validate_multilabel",
     "fit_and_score",
     "fit_and_score_multilabel",
+    "Learned",
+    "learn",
     "multilabel_scores",
     "out_of_fold",
     "out_of_fold_multilabel",
@@ -218,6 +225,61 @@ def fit_and_score(train: tuple[Any, np.ndarray], evaluated: dict[str, tuple[Any,
         model.fit(features(train[0]), train[1])
     return {name: classification_scores(y, model.predict(features(x)), names)
             for name, (x, y) in evaluated.items() if len(y)}
+
+
+@dataclass
+class Learned:
+    """What one pass of the TF-IDF + logistic regression baseline gives (:func:`learn`).
+
+    Attributes:
+        cross_validation: the k-fold scores on train (``{"skipped": why}`` with too few rows).
+        splits: the scores on each other split of the model fitted on all of train.
+        proba: per split, every row's class probabilities from a model that did not see it
+            (train: out of fold); empty when a class is too small for the folds.
+    """
+
+    cross_validation: dict[str, Any]
+    splits: dict[str, Any] = field(default_factory=dict)
+    proba: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def learn(train: tuple[list[str], np.ndarray], evaluated: dict[str, tuple[list[str], np.ndarray]], names: list[str],
+          *, folds: int, seed: int) -> Learned:
+    """Cross-validate on train, fit on all of train and score the other splits, and keep every
+    row's probabilities from a model that did not see it: one pass serves the baseline and the
+    label-noise estimate.
+
+    The scores are those of :func:`cross_validate` and :func:`fit_and_score` (the same folds and
+    models; a fold's predictions are its probabilities' argmax, which is what the model predicts).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    texts, labels = train
+    n_classes = len(names)
+    k = _folds(labels, folds)
+    if k < 2 or len(set(labels.tolist())) < 2:
+        return Learned({"skipped": "a class has fewer than 2 rows in train (or train has one class)"})
+    counts = _counts(texts)
+    oof = np.zeros((len(labels), n_classes))
+    per_fold: dict[str, list[float]] = {"accuracy": [], "precision": [], "recall": [], "f1": []}
+    for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+        with _quiet():
+            model = _TfidfLogReg(seed).fit(counts[fit_idx], labels[fit_idx])
+        oof[np.ix_(held, model.classes_)] = model.predict_proba(counts[held])
+        scores = classification_scores(labels[held], oof[held].argmax(axis=1), names)
+        for key in per_fold:
+            per_fold[key].append(scores[key])
+    cross_validation = {"folds": k, **{key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
+                                       for key, v in per_fold.items()}}
+    with _quiet():
+        model = _TfidfLogReg(seed).fit(counts, labels)
+    proba, splits = {"train": oof}, {}
+    for name, (x, y) in evaluated.items():
+        proba[name] = np.zeros((len(y), n_classes))
+        if len(y):
+            proba[name][:, model.classes_] = model.predict_proba(_counts(x))
+            splits[name] = classification_scores(y, proba[name].argmax(axis=1), names)
+    return Learned(cross_validation, splits, proba)
 
 
 def out_of_fold(texts: list[str], labels: np.ndarray, n_classes: int, *, folds: int, seed: int) -> np.ndarray | None:

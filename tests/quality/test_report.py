@@ -185,7 +185,9 @@ def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
     assert capped["diversity"]["sample"] == 100 and "sample" not in full["diversity"]
     assert capped["baseline"]["tfidf_logreg"]["rows"] == {n: min(r, 60) for n, r in rows.items()}
     assert full["baseline"]["tfidf_logreg"]["rows"] == rows
-    assert capped["noise"]["labels"]["rows"] == 60 and full["noise"]["labels"]["rows"] == 300
+    # The noise estimate reads the baseline's rows: one pass serves both.
+    assert capped["noise"]["labels"]["rows"] == sum(min(r, 60) for r in rows.values())
+    assert full["noise"]["labels"]["rows"] == 300
 
 
 def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> None:
@@ -201,3 +203,13 @@ def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> Non
     assert (baseline._counts(texts) != counts).nnz == 0 and counts.nnz > 1000
     assert text_stats.diversity(texts) == stats
     assert [text_stats.word_count(t) for t in texts] == words
+
+
+def test_each_figures_cost_is_in_the_run_section(built) -> None:
+    _, q = built
+    report = q["run"]["report"]
+    # The full default report of a column-labelled build: every figure it computed, timed.
+    assert list(report) == ["size", "lexical_diversity", "semantic_diversity", "baseline", "label_noise"]
+    assert all(entry["seconds"] >= 0 for entry in report.values())
+    assert sum(entry["seconds"] for entry in report.values()) <= q["run"]["stage_seconds"]["report"]
+    assert q["stages"][-1]["name"] == "report" and "seconds" not in q["stages"][-1]  # times stay out of the stages
