@@ -121,7 +121,9 @@ def test_card_figures_equal_quality_json(built) -> None:
     assert f"estimated noise rate **{noise['noise_rate'] * 100:.2f}%**" in card
     assert f"{noise['label_errors']} rows flagged" in card
     issues = pq.read_table(folder / "out" / "review" / "label_issues.parquet").to_pylist()
-    assert len(issues) == noise["label_errors"] >= 10  # of 12 planted (measured: 11)
+    # Of 12 planted, measured 9: on five-word rows the C=3 model is less sure than C=10 was (11),
+    # which on real data flags better (benchmarks/label_noise.py); only planted rows, below.
+    assert len(issues) == noise["label_errors"] >= 9
     assert all(r["given_label"] != r["likely_label"] for r in issues)
     assert all(int(r["text"].rsplit(" ", 1)[1]) % 25 == 0 for r in issues)  # only planted rows
     leak = q["leakage"]["splits"]["test"]
