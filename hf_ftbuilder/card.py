@@ -228,6 +228,7 @@ def render_card(
         "total_rows": total,
         "rare_classes": rare,
         "until": quality.get("until"),
+        "peek": quality.get("peek"),
         "sources": stage["collect"]["details"]["sources"],
         "stages": quality["stages"],
         "examples": {

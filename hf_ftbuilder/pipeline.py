@@ -423,7 +423,9 @@ def _build(recipe: Recipe, engine: Engine, *, out_dir: Path, overwrite: bool, un
             run.record(stats)
 
     with run.stage("report"):
-        sections, stats = report_stage.report(dd, recipe.report, context=context, stages=run.stages)
+        # A build stopped before label is a peek at clean and dedup: no model is loaded for it.
+        sections, stats = report_stage.report(dd, recipe.report, context=context, stages=run.stages,
+                                              peek=stop < stage_index("label"))
         run.record(stats)
 
     stopped_early = until if until and stop < stage_index("report") else None

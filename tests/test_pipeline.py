@@ -129,6 +129,20 @@ def test_until_writes_one_train_split(planted, tmp_path: Path) -> None:
     assert [s["name"] for s in result.quality["stages"]] == ["collect", "extract", "clean", "report"]
     assert result.quality["until"] == "clean"
     assert "stopped after the **clean** stage" in (out / "README.md").read_text()
+    assert "peek" not in result.quality  # the light report loads no model anyway
+
+
+def test_a_peek_loads_no_model(tmp_path: Path, write_recipe) -> None:
+    plant_corpus(tmp_path)
+    # Token counts and semantic diversity on (the defaults): a build stopped at dedup leaves them out.
+    report = {**recipe_dict()["report"], "tokenizer": None, "diversity_sample": 50}
+    result = hf_ftbuilder.build(write_recipe(recipe_dict(report=report)), output_dir=tmp_path / "peek", until="dedup")
+    quality = result.quality
+    assert quality["peek"] == {"left_out": ["tokens", "semantic_diversity"]}
+    assert "tokens" not in quality["size"]["splits"]["train"] and "semantic" not in quality["diversity"]
+    assert list(quality["run"]["report"]) == ["size", "lexical_diversity"]
+    card = (tmp_path / "peek" / "README.md").read_text()
+    assert "The figures that load a model (tokens, semantic diversity) are left out of such a peek" in card
 
 
 def test_recipe_without_label_needs_until(tmp_path: Path, write_recipe) -> None:

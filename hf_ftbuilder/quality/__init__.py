@@ -486,6 +486,7 @@ def report(
     *,
     context: StageContext | None = None,
     stages: list[StageStats] | None = None,
+    peek: bool = False,
 ) -> tuple[dict[str, Any], StageStats]:
     """Compute the report sections for the built splits.
 
@@ -501,6 +502,9 @@ def report(
         cfg: the recipe's ``report`` section.
         context: the seed of the samples and models, the cache (embeddings), the engine.
         stages: the stats of the stages before, for the noise figures.
+        peek: the build stopped before ``label`` (``--until``): a person looks at what clean and
+            dedup did and waits for nothing else, so the figures that load a model (token counts,
+            semantic diversity) are left out, and ``peek`` lists them.
 
     Returns:
         The sections and the stage stats (``review_rows["label_issues"]`` holds the rows the
@@ -523,6 +527,11 @@ def report(
         left_out["semantic_diversity"] = "models"
     if cfg.plots and not extras.available("plots"):
         left_out["plots"] = "plots"
+    peeked = []
+    if peek:
+        peeked = [name for name, on in (("tokens", tokenizer is not None), ("semantic_diversity", cfg.diversity_sample))
+                  if on and name not in left_out]
+        tokenizer = None
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
     with clock("size"):
@@ -541,7 +550,7 @@ def report(
         sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
-    if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out:
+    if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out and not peek:
         with clock("semantic_diversity"):
             sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
             release()  # the embedding model's memory, before the baseline's matrices
@@ -589,6 +598,8 @@ def report(
             sections["noise"]["labels"] = noise
         if issues is not None:
             review["label_issues"] = issues
+    if peeked:
+        sections["peek"] = {"left_out": peeked}
     if left_out:
         sections["left_out"] = left_out
         logger.info("report: left out %s (install %s)", ", ".join(left_out),
