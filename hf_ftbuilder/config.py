@@ -575,6 +575,9 @@ class ZeroShotLabel(ZeroShotModel, _Names, _ByPeople):
     def _needs(self) -> ZeroShotLabel:
         _labels_required(self, "zero_shot")
         _one_or_many(self, "zero_shot")
+        if self.labels_per_row == "many" and "multi_label" in self.model_fields_set and not self.multi_label:
+            raise ValueError("multi_label: false makes the labels compete for one row; labels_per_row: many scores "
+                             "each label on its own: leave multi_label out")
         return self
 
 

@@ -203,6 +203,8 @@ def test_oversample_counts_labels_and_the_other_methods_refuse(tmp_path: Path, m
     ({"method": "kmeans", "labels_per_row": "many"}, "method kmeans gives one label per row"),
     ({"method": "column", "label_delimiter": ";"}, "label_delimiter applies to several labels per row: set labels_per_row"),
     ({"method": "zero_shot", "model": "m", "labels": ["a", "b"], "threshold": 0.3}, "threshold applies to several labels"),
+    ({"method": "zero_shot", "model": "m", "labels": ["a", "b"], "labels_per_row": "many", "multi_label": False},
+     "multi_label: false makes the labels compete for one row"),
     ({"method": "manual", "labels": ["a;b", "c"], "labels_per_row": "many"},
      "label 'a;b' holds the label delimiter ';', which separates several labels: set label_delimiter"),
     ({"method": "manual", "labels": ["a;b", "c"], "labels_per_row": "many", "label_delimiter": "|"}, None),
