@@ -380,14 +380,7 @@ def _with_people(ds: Dataset, cfg: ZeroShotLabel | EmbeddingLabel | KMeansLabel 
         for row_id in human.ties:
             if (i := position.get(row_id)) is not None:
                 reasons[i] = "annotation_tie"
-        matched = sum(1 for r in human.labels if r in position) + sum(1 for r in human.ties if r in position)
-        details["annotations"] = {
-            "file": files[0] if len(files) == 1 else files, "votes": human.votes, "annotators": human.annotators,
-            "cancelled": human.cancelled, "labelled_rows": len(human.labels), "ties": len(human.ties),
-            "not_in_dataset": len(human.labels) + len(human.ties) - matched,
-            "corrected_rows": sum(1 for m, h in zip(pairs_model, pairs_human) if m != h),
-            "agreement": manual.agreement(pairs_model, pairs_human),
-        }
+        details["annotations"] = human.summary(files, position, pairs_model, pairs_human)
     for i in range(n):
         if reasons[i] is None and labels[i] < 0:
             reasons[i] = "not_annotated"

@@ -61,6 +61,21 @@ class Annotations:
     cancelled: int = 0
     annotators: int = 0
 
+    def summary(self, files: list[str], position: dict[str, int], model: list[Any], human: list[Any]) -> dict[str, Any]:
+        """What people did, for the report: the counts, the rows of the dataset they labelled, and how
+        often the model's answer (``model``, beside people's ``human`` on the same rows: labels, or
+        label sets with several labels per row) was corrected or agreed with."""
+        given = self.sets or self.labels
+        matched = sum(1 for r in [*given, *self.ties] if r in position)
+        many = bool(self.sets)
+        return {
+            "file": files[0] if len(files) == 1 else files, "votes": self.votes, "annotators": self.annotators,
+            "cancelled": self.cancelled, "labelled_rows": len(given), "ties": len(self.ties),
+            "not_in_dataset": len(given) + len(self.ties) - matched,
+            "corrected_rows": sum(1 for m, h in zip(model, human) if m != h),
+            "agreement": set_agreement(model, human) if many else agreement(model, human),
+        }
+
 
 def label_studio_config(names: list[str], *, many: bool = False) -> str:
     """A Label Studio labelling interface for these tasks: the text and one choice per label

@@ -210,12 +210,7 @@ def with_people(ds: Dataset, names: list[str], proposed: tuple[np.ndarray, list[
         for row_id in human.ties:
             if (i := position.get(row_id)) is not None:
                 reasons[i] = "annotation_tie"
-        matched = sum(1 for r in [*human.sets, *human.ties] if r in position)
-        found = {"file": files[0] if len(files) == 1 else files, "votes": human.votes, "annotators": human.annotators,
-                 "cancelled": human.cancelled, "labelled_rows": len(human.sets), "ties": len(human.ties),
-                 "not_in_dataset": len(human.sets) + len(human.ties) - matched,
-                 "corrected_rows": sum(1 for m, h in zip(*pairs) if m != h),
-                 "agreement": manual.set_agreement(*pairs)}
+        found = human.summary(files, position, *pairs)
     for i in range(n):
         if reasons[i] is not None:
             continue

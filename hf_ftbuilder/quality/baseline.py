@@ -192,6 +192,9 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, names: list[st
     }
 
 
+_TOO_FEW = "a class has fewer than 2 rows in train (or train has one class)"
+
+
 def _folds(labels: np.ndarray, wanted: int) -> int:
     counts = np.bincount(labels)
     return int(min(wanted, counts[counts > 0].min())) if len(counts) else 0
@@ -204,19 +207,24 @@ def cross_validate(features: Any, labels: np.ndarray, names: list[str], *, folds
 
     k = _folds(labels, folds)
     if k < 2 or len(set(labels.tolist())) < 2:
-        return {"skipped": "a class has fewer than 2 rows in train (or train has one class)"}
+        return {"skipped": _TOO_FEW}
     if not embeddings:
         features = _counts(features)
-    per_fold: dict[str, list[float]] = {"accuracy": [], "precision": [], "recall": [], "f1": []}
+    per_fold = []
     for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
         model = (_embedding_model if embeddings else _TfidfLogReg)(seed)
         with _quiet():
             model.fit(_take(features, fit_idx), labels[fit_idx])
-        scores = classification_scores(labels[held], model.predict(_take(features, held)), names)
-        for key in per_fold:
-            per_fold[key].append(scores[key])
-    return {"folds": k, **{key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
-                           for key, v in per_fold.items()}}
+        per_fold.append(classification_scores(labels[held], model.predict(_take(features, held)), names))
+    return _fold_summary(per_fold)
+
+
+def _fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
+    """The number of folds, and the mean and standard deviation of each fold's headline scores."""
+    return {"folds": len(per_fold), **{
+        key: {"mean": round(float(np.mean([f[key] for f in per_fold])), 6),
+              "std": round(float(np.std([f[key] for f in per_fold])), 6)}
+        for key in ("accuracy", "precision", "recall", "f1")}}
 
 
 def _take(features: Any, idx: np.ndarray) -> Any:
@@ -269,19 +277,16 @@ def learn(train: tuple[list[str], np.ndarray], evaluated: dict[str, tuple[list[s
     n_classes = len(names)
     k = _folds(labels, folds)
     if k < 2 or len(set(labels.tolist())) < 2:
-        return Learned({"skipped": "a class has fewer than 2 rows in train (or train has one class)"})
+        return Learned({"skipped": _TOO_FEW})
     counts = _counts(texts)
     oof = np.zeros((len(labels), n_classes))
-    per_fold: dict[str, list[float]] = {"accuracy": [], "precision": [], "recall": [], "f1": []}
+    per_fold = []
     for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
         with _quiet():
             model = _TfidfLogReg(seed).fit(counts[fit_idx], labels[fit_idx])
         oof[np.ix_(held, model.classes_)] = model.predict_proba(counts[held])
-        scores = classification_scores(labels[held], oof[held].argmax(axis=1), names)
-        for key in per_fold:
-            per_fold[key].append(scores[key])
-    cross_validation = {"folds": k, **{key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6)}
-                                       for key, v in per_fold.items()}}
+        per_fold.append(classification_scores(labels[held], oof[held].argmax(axis=1), names))
+    cross_validation = _fold_summary(per_fold)
     with _quiet():
         model = _TfidfLogReg(seed).fit(counts, labels)
     proba, splits = {"train": oof}, {}
