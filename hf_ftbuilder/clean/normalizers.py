@@ -12,6 +12,10 @@ import re
 import unicodedata
 from typing import Any
 
+import ftfy
+import ftfy.badness
+import ftfy.chardata
+
 from .. import schema
 from ..config import Clean
 
@@ -43,6 +47,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2
 # one other character (tab, no-break space). Opening with a character class, not a repeat, lets re
 # skip ahead to a whitespace character; "\n\n\n+" rather than "\n{3,}" likewise.
 _SPACES = re.compile(r"[^\S\n](?:[^\S\n]+|(?<=[^\S \n]))")
+# _SPACES finds work exactly where a text holds two spaces in a row or whitespace other than a
+# space or newline; asking that is cheaper than trying _SPACES after every space of a text.
+_ODD_SPACE = re.compile(r"[^\S \n]")
 _BLANK_LINES = re.compile(r"\n\n\n+")
 _PUNCT = re.compile(r"[^\w\s]+")
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.I)
@@ -86,7 +93,8 @@ def _html(text: str) -> str:
         text = _unescape(text)
         if ";" in text and _BROKEN_ENTITY_BODY.search(text):
             text = _BROKEN_ENTITY.sub(_entity_char, text)
-        text = _TAG.sub(" ", text)
+        if "<" in text:  # every tag and comment opens with it; str's search finds it far faster than re
+            text = _TAG.sub(" ", text)
         if text == before:
             break
     return text
@@ -106,24 +114,39 @@ _FTFY_WORK = re.compile(r"[^\t\n\x0c\r -~\xa0\u2013\u2014\u2018\u2019\u201c\u201
 _REMEMBERED_LINE = 5_000
 
 
+# ftfy repairs mojibake ("doesnâ€™t" -> "doesn’t"); its own HTML and NFC steps are left to the
+# html and unicode normalisers so each stays switchable. Made once: building it from keyword
+# arguments on every call was a fifth of ftfy's time.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    normalization=None,
+    fix_line_breaks=False,
+    # Repair only: curly quotes, ligatures and full-width letters are the author's text.
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    explain=False,
+)
+# What ftfy's fixers other than the mojibake repair act on, with the settings above: C1 controls
+# (fix_c1_controls), surrogates (fix_surrogates), the characters remove_control_chars drops (ESC,
+# where every terminal escape starts, among them).
+_FTFY_FIXED_CHARS = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in sorted(ftfy.chardata.CONTROL_CHARS)) + "\x80-\x9f\ud800-\udfff]"
+)
+
+
 def _ftfy(line: str) -> str:
-    import ftfy
-
-    # ftfy repairs mojibake ("doesnâ€™t" -> "doesn’t"); its own HTML and NFC steps are left to
-    # the html and unicode normalisers so each stays switchable.
-    return ftfy.fix_text(
-        line,
-        unescape_html=False,
-        normalization=None,
-        fix_line_breaks=False,
-        # Repair only: curly quotes, ligatures and full-width letters are the author's text.
-        uncurl_quotes=False,
-        fix_latin_ligatures=False,
-        fix_character_width=False,
-    )
+    return ftfy.fix_text(line, config=_FTFY_CONFIG)
 
 
-_ftfy_remembered = functools.lru_cache(maxsize=1024)(_ftfy)
+@functools.lru_cache(maxsize=1024)
+def _ftfy_remembered(line: str) -> str:
+    # ftfy changes a line only when its mojibake detector (badness.is_bad, which its encoding fix
+    # asks first) flags it or one of its other fixers has a character to act on; asking those two
+    # here skips the rest of its work on a clean line (tests/clean/test_fast_paths.py checks it).
+    if not _FTFY_FIXED_CHARS.search(line) and not ftfy.badness.is_bad(line):
+        return line
+    return _ftfy(line)
 
 
 def _fix_unicode(text: str) -> str:
@@ -149,7 +172,9 @@ def _whitespace(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Every run of whitespace inside a line becomes one space, so a line keeps at most one space at
     # either end: dropping those strips the lines (str.strip and \s agree on what is whitespace).
-    text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
+    if "  " in text or _ODD_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
+    text = text.replace(" \n", "\n").replace("\n ", "\n")
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -198,24 +223,47 @@ NORMALISERS: tuple[tuple[str, Any], ...] = (
 )
 
 
+#: Normalisers whose second run on their own output never changes it, by construction: removal of
+#: characters that removal cannot bring back (control_chars), a Unicode normal form, and whitespace
+#: (its output has no run of two spaces, no space at a line's ends and no three newlines in a row).
+_IDEMPOTENT = frozenset({"unicode", "control_chars", "whitespace"})
+
+
+def _steps(cfg: Clean) -> list[tuple[str, Any]]:
+    """The normalisers ``cfg`` switches on, in order."""
+    steps = []
+    for name, fn in NORMALISERS:
+        setting = getattr(cfg, name)
+        if setting and setting != "none":
+            steps.append((name, _unicode(setting) if name == "unicode" else fn))
+    return steps
+
+
 def normalize_text(text: str, cfg: Clean) -> tuple[str, list[str]]:
     """Apply the normalisers ``cfg`` (the recipe's ``clean`` section) switches on; also name those that changed it."""
-    touched = []
+    return _normalize(text, _steps(cfg))
+
+
+def _normalize(text: str, steps: list[tuple[str, Any]]) -> tuple[str, list[str]]:
+    touched: list[str] = []
     # A later step can expose work for an earlier one: NFKC makes "&#65;" from "＆#65;", and even
-    # whitespace does (" #39;" from "\t#39;", mojibake "Ã " from "Ã\u3000"). So every changed text
-    # gets another round; the fast paths above make a round that changes nothing cheap.
-    for _ in range(3):
-        start = text
-        for name, fn in NORMALISERS:
-            setting = getattr(cfg, name)
-            if not setting or setting == "none":
-                continue
-            new = unicodedata.normalize(setting, text) if name == "unicode" else fn(text)
-            if new != text:
-                if name not in touched:
-                    touched.append(name)
-                text = new
-        if text == start:
+    # whitespace does (" #39;" from "\t#39;", mojibake "Ã " from "Ã\u3000"). So the steps run in
+    # rounds, at most three, until a whole round changes nothing. A round ends as soon as every step
+    # has seen the text as it now is: the steps after the one that last changed it saw it in the
+    # round before and would give the same answer again, and so would that step itself if it is
+    # idempotent.
+    seen = 0  # steps in a row that have seen the text as it is now
+    for ran in range(3 * len(steps)):
+        name, fn = steps[ran % len(steps)]
+        new = fn(text)
+        if new == text:
+            seen += 1
+        else:
+            if name not in touched:
+                touched.append(name)
+            text = new
+            seen = 1 if name in _IDEMPOTENT else 0
+        if seen == len(steps):
             break
     return text, touched
 
@@ -223,8 +271,9 @@ def normalize_text(text: str, cfg: Clean) -> tuple[str, list[str]]:
 def normalize_batch(batch: dict[str, list], *, cfg: Clean) -> dict[str, list]:
     """Normalise the ``text`` of a batch; ``_touched`` lists the normalisers that changed each row."""
     texts, touched = [], []
+    steps = _steps(cfg)
     for text in batch[schema.TEXT]:
-        new, names = normalize_text(text or "", cfg)
+        new, names = _normalize(text or "", steps)
         texts.append(new)
         touched.append(names)
     return {schema.TEXT: texts, schema.TOUCHED: touched}

@@ -251,6 +251,28 @@ def test_ftfy_leaves_lines_of_safe_characters_alone(line: str) -> None:
     assert ref_fix_unicode(line) == line
 
 
+# What _ftfy_remembered asks before it calls ftfy: the detector, and the characters of the fixers
+# that are on. An ftfy release that switched on another fixer by default would fail the first test.
+ENCODING_STEPS = {"fix_encoding", "restore_byte_a0", "replace_lossy_sequences", "decode_inconsistent_utf8"}
+CHARACTER_FIXERS = {"fix_c1_controls", "fix_surrogates", "remove_terminal_escapes", "remove_control_chars"}
+
+
+def test_the_fixers_on_are_the_encoding_repair_and_the_character_fixers() -> None:
+    on = {name for name, value in N._FTFY_CONFIG._asdict().items() if value is True}
+    assert on == ENCODING_STEPS | CHARACTER_FIXERS
+
+
+LINE_PIECES = [p for p in SPECIAL if "\n" not in p] + ["Привет мир", "Ð¿Ñ€Ð¸Ð²ÐµÑ‚", "naïve café", "Â£5", "Ã\u3000", "ü", "\x80"]
+LINES = st.lists(st.one_of(st.sampled_from(LINE_PIECES), st.text(max_size=6).map(lambda t: t.replace("\n", ""))),
+                 max_size=20).map("".join)
+
+
+@settings(max_examples=1500)
+@given(line=LINES)
+def test_a_line_ftfy_is_not_asked_about_is_a_line_it_leaves_alone(line: str) -> None:
+    assert N._ftfy_remembered.__wrapped__(line) == ref_fix_unicode(line)
+
+
 # -- redact_text ---------------------------------------------------------------------------------
 
 
