@@ -508,7 +508,10 @@ class EmbeddingModel(_ModelRun):
 
     method: Literal["embedding"] = "embedding"
     model: str | None = Field(None, description="a Hub id or a local folder; default all-MiniLM-L6-v2")
-    quantize: Literal["int8"] | None = Field(None, description="int8 dynamic quantisation (CPU)")
+    quantize: Literal["auto", "bf16", "int8"] | None = Field(
+        "auto", description="narrower arithmetic than fp32: bf16 (the whole model) or int8 (its linear layers, CPU "
+        "only); auto: bf16 on a CPU with AMX or AVX512-BF16, else int8 on a CPU, fp32 on a GPU; null: fp32"
+    )
     descriptions: dict[str, str | list[str]] = Field(
         default_factory=dict, description="a sentence or keywords per label, embedded with the name"
     )
@@ -519,6 +522,13 @@ class EmbeddingModel(_ModelRun):
         None, gt=0, description="softmax temperature over cosine similarities; fitted when not set"
     )
     refine: bool = Field(True, description="relabel with a classifier trained on the confident rows")
+
+    @model_validator(mode="after")
+    def _int8_on_cpu(self) -> EmbeddingModel:
+        if self.quantize == "int8" and self.device not in ("cpu", "auto"):
+            raise ValueError(f"quantize: int8 runs on the CPU only, not on device {self.device!r}; "
+                             "leave quantize out (auto) or set it to null")
+        return self
 
 
 #: What separates several labels in an annotations ``labels`` field when ``label_delimiter`` is not set.
@@ -597,7 +607,10 @@ class KMeansLabel(_ModelRun, _Names, _ByPeople):
 
     method: Literal["kmeans"] = "kmeans"
     model: str | None = Field(None, description="features: embedding: a Hub id or a local folder; default all-MiniLM-L6-v2")
-    quantize: Literal["int8"] | None = Field(None, description="features: embedding: int8 dynamic quantisation (CPU)")
+    quantize: Literal["bf16", "int8"] | None = Field(
+        None, description="features: embedding: bf16 or int8 arithmetic (see method embedding); null: fp32, so that "
+        "named clusters keep their vectors"
+    )
     kmeans: KMeansOptions = Field(default_factory=KMeansOptions)
     cluster_names: str | None = Field(
         None, description="the mapping cluster id -> label name | drop, a YAML file beside the recipe"

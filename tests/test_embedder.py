@@ -48,6 +48,32 @@ def test_int8_embedder_stays_near_fp32_under_its_own_key(minilm) -> None:
         Embedder(quantize="int4")
 
 
+def test_embedding_labels_quantize_int8_on_the_cpu_by_default() -> None:
+    from hf_ftbuilder.config import EmbeddingLabel
+
+    import torch
+
+    label = EmbeddingLabel(labels=["a", "b"])
+    assert label.quantize == "auto"
+    native_bf16 = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    picked = "bf16" if native_bf16 else "int8"
+    assert Embedder(quantize=label.quantize, device=label.device, progress=False).quantize == picked
+    assert Embedder(quantize="auto", device="cuda", progress=False).quantize is None
+    assert Embedder(quantize=None, progress=False).quantize is None  # quantize: null in a recipe
+    assert Embedder(quantize="auto", progress=False).key == Embedder(quantize=picked, progress=False).key
+    assert len({Embedder(quantize=q, progress=False).key for q in (None, "int8", "bf16")}) == 3
+    with pytest.raises(ValueError, match="quantize: int8 runs on the CPU only, not on device 'cuda'"):
+        EmbeddingLabel(labels=["a", "b"], quantize="int8", device="cuda")
+
+
+def test_bf16_embedder_stays_at_fp32_vectors(minilm) -> None:
+    texts = [t for topic in TOPICS for t in SENTENCES[topic]]
+    vectors = Embedder(quantize="bf16", progress=False).encode(texts)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors * minilm.encode(texts)).sum(axis=1).min() > 0.999  # measured 0.9999 on AG News
+
+
 def test_embedder_cache_skips_the_model(tmp_path, minilm) -> None:
     cold = Embedder(cache_dir=tmp_path, progress=False)
     first = cold.encode(["one text", "two texts", "one text"])

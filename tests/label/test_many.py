@@ -238,7 +238,8 @@ def test_embedding_decides_label_by_label(tmp_path: Path) -> None:
         rows += [{"text": SENTENCES[t][k], "gold": [t]} for t in SENTENCE_TOPICS]
         a, b = SENTENCE_TOPICS[k % 3], SENTENCE_TOPICS[(k + 1) % 3]
         rows.append({"text": f"{SENTENCES[a][k]} {SENTENCES[b][(k + 3) % 8]}", "gold": sorted([a, b])})
-    recipe = {**_recipe(tmp_path), "label": {"method": "embedding", "labels": SENTENCE_TOPICS,
+    # fp32 (quantize: null): the default picks bf16 or int8 by the CPU, and these counts are measured.
+    recipe = {**_recipe(tmp_path), "label": {"method": "embedding", "labels": SENTENCE_TOPICS, "quantize": None,
                                              "labels_per_row": "many"}, "split": {"method": "random"}}
     result = hf_ftbuilder.build(_write(tmp_path, recipe, rows), output_dir=tmp_path / "out", until="label",
                                 progress=False)
