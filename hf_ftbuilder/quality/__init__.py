@@ -189,8 +189,9 @@ def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, cache_dir: Path
     rng = np.random.default_rng(seed)
     total = sum(ds.num_rows for ds in dd.values())
     chosen = np.sort(rng.choice(total, size=min(sample, total), replace=False))
-    # 128 tokens tell topics apart as well as 256 and halve the cost on long documents.
-    embedder = Embedder(max_length=128, cache_dir=cache_dir, progress=False, engine=engine)
+    # 128 tokens tell topics apart as well as 256 and halve the cost on long documents; bf16 (or
+    # int8) as labelling's default: 300 scale-benchmark documents in 2.6 s instead of 7.1 s.
+    embedder = Embedder(max_length=128, quantize="auto", cache_dir=cache_dir, progress=False, engine=engine)
     vectors = embedder.encode(_take(dd, chosen), desc="report: embed")
     sims = vectors @ vectors.T
     n = len(vectors)

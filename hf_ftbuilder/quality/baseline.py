@@ -31,14 +31,19 @@ estimate leaves out.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from ..allocation import allocate
 
@@ -92,6 +97,40 @@ def _counts(texts: list[str]) -> Any:
 
     default = vectorizer().build_analyzer()
     return vectorizer(analyzer=lambda text: _terms(text) if len(text) >= _LONG_TEXT else default(text)).transform(texts)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+#: Rows below which counting in one process is quicker than starting others.
+_PARALLEL_COUNT_ROWS = 2_000
+_texts_to_count: list[str] = []  # what forked counting processes read (inherited, never pickled)
+
+
+def _count_range(bounds: tuple[int, int]) -> Any:
+    return _counts(_texts_to_count[bounds[0] : bounds[1]])
+
+
+def _counts_on_cores(texts: list[str]) -> Any:
+    """:func:`_counts` with the rows cut into one range per core, each counted in a forked process.
+
+    The analyzer is Python (one core at a time) and hashing needs no vocabulary, so the ranges'
+    matrices stacked are the matrix of the whole (tests/quality/test_baseline.py checks it). Where
+    processes cannot be forked (not Linux, or this is a daemon process) one process counts all.
+    """
+    workers = min(_cores(), len(texts) // _PARALLEL_COUNT_ROWS)
+    if workers < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+        return _counts(texts)
+    global _texts_to_count
+    _texts_to_count = texts
+    try:
+        bounds = np.linspace(0, len(texts), workers + 1).astype(int).tolist()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_count_range, zip(bounds[:-1], bounds[1:])))
+    finally:
+        _texts_to_count = []
+    return scipy.sparse.vstack(parts, format="csr")
 
 
 class _TfidfLogReg:
@@ -278,23 +317,31 @@ def learn(train: tuple[list[str], np.ndarray], evaluated: dict[str, tuple[list[s
     k = _folds(labels, folds)
     if k < 2 or len(set(labels.tolist())) < 2:
         return Learned({"skipped": _TOO_FEW})
-    counts = _counts(texts)
+    # Every split's rows counted at once, over the cores; then the k fold models and the model on
+    # all of train fitted side by side in threads (saga runs without the GIL). Each fit is the
+    # same seeded fit as one after the other, so the scores do not depend on the cores.
+    others = [name for name, (_, y) in evaluated.items() if len(y)]
+    ends = np.cumsum([len(texts), *(len(evaluated[name][0]) for name in others)]).tolist()
+    everything = _counts_on_cores([*texts, *(t for name in others for t in evaluated[name][0])])
+    counts = everything[: ends[0]]
+    folds_of = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+    fits = [fit_idx for fit_idx, _ in folds_of] + [np.arange(len(labels))]
+    with _quiet(), ThreadPoolExecutor(min(_cores(), len(fits))) as pool:
+        models = list(pool.map(lambda rows: _TfidfLogReg(seed).fit(counts[rows], labels[rows]), fits))
     oof = np.zeros((len(labels), n_classes))
     per_fold = []
-    for fit_idx, held in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
-        with _quiet():
-            model = _TfidfLogReg(seed).fit(counts[fit_idx], labels[fit_idx])
+    for (_, held), model in zip(folds_of, models):
         oof[np.ix_(held, model.classes_)] = model.predict_proba(counts[held])
         per_fold.append(classification_scores(labels[held], oof[held].argmax(axis=1), names))
     cross_validation = _fold_summary(per_fold)
-    with _quiet():
-        model = _TfidfLogReg(seed).fit(counts, labels)
+    model = models[-1]
     proba, splits = {"train": oof}, {}
-    for name, (x, y) in evaluated.items():
+    for name, (_, y) in evaluated.items():
         proba[name] = np.zeros((len(y), n_classes))
-        if len(y):
-            proba[name][:, model.classes_] = model.predict_proba(_counts(x))
-            splits[name] = classification_scores(y, proba[name].argmax(axis=1), names)
+    for name, start, stop in zip(others, ends, ends[1:]):
+        y = evaluated[name][1]
+        proba[name][:, model.classes_] = model.predict_proba(everything[start:stop])
+        splits[name] = classification_scores(y, proba[name].argmax(axis=1), names)
     return Learned(cross_validation, splits, proba)
 
 

@@ -207,6 +207,30 @@ def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> Non
     assert [text_stats.word_count(t) for t in texts] == words
 
 
+def test_counts_and_fits_on_two_cores_equal_one_core(monkeypatch) -> None:
+    """The baseline counts terms in forked processes and fits its folds in threads: the same
+    matrix, scores and probabilities as one core gives."""
+    rng = random.Random(1)
+    topics = [["goal", "match", "team", "league"], ["oven", "flour", "bake", "sugar"], ["rocket", "orbit", "moon"]]
+    labels = [rng.randrange(3) for _ in range(4_400)]
+    texts = [" ".join(rng.choice(topics[y] + ["the", "a", "of", "news"]) for _ in range(rng.randint(3, 30)))
+             for y in labels]
+    names = ["sports", "cooking", "space"]
+    y = np.array(labels)
+    monkeypatch.setattr(baseline, "_cores", lambda: 2)
+    assert (baseline._counts_on_cores(texts) != baseline._counts(texts)).nnz == 0
+    two = baseline.learn((texts[:4_000], y[:4_000]), {"test": (texts[4_000:], y[4_000:]), "validation": ([], y[:0])},
+                         names, folds=5, seed=3)
+    monkeypatch.setattr(baseline, "_cores", lambda: 1)
+    one = baseline.learn((texts[:4_000], y[:4_000]), {"test": (texts[4_000:], y[4_000:]), "validation": ([], y[:0])},
+                         names, folds=5, seed=3)
+    assert two.cross_validation == one.cross_validation and two.splits == one.splits
+    assert list(two.proba) == list(one.proba) == ["train", "test", "validation"]
+    for name in one.proba:
+        np.testing.assert_array_equal(two.proba[name], one.proba[name])
+    assert one.splits["test"]["accuracy"] > 0.9
+
+
 def test_each_figures_cost_is_in_the_run_section(built) -> None:
     _, q = built
     report = q["run"]["report"]
