@@ -267,7 +267,7 @@ LINES = st.lists(st.one_of(st.sampled_from(LINE_PIECES), st.text(max_size=6).map
                  max_size=20).map("".join)
 
 
-@settings(max_examples=1500)
+@settings(max_examples=500)
 @given(line=LINES)
 def test_a_line_ftfy_is_not_asked_about_is_a_line_it_leaves_alone(line: str) -> None:
     assert N._ftfy_remembered.__wrapped__(line) == ref_fix_unicode(line)
