@@ -467,17 +467,9 @@ def _worker_rensa(jsonl: str, opts: dict) -> dict:
                             "keep-first loop of RMinHashDeduplicator (estimated Jaccard >= 0.8)")
 
 
-def _worker_text_dedup(jsonl: str, opts: dict) -> dict:
-    from importlib.metadata import version
-
-    from text_dedup import minhash as td
-    from text_dedup.config.base import load_config_from_toml
-    from text_dedup.data_sources.io import load_dataset
-
-    verify = bool(opts.get("verify", True))
-    work = Path(opts["workdir"])
-    toml = work / "config.toml"
-    toml.write_text(f"""
+def text_dedup_config(jsonl: str | Path, work: Path, *, verify: bool, seed: int, threads: int) -> str:
+    """text-dedup's config.toml as its README shows it: JSONL in, MinHash at this benchmark's settings."""
+    return f"""
 [input]
 input_type = "local_files"
 file_type = "json"
@@ -491,7 +483,7 @@ cache_dir = "{work / 'hf-cache'}"
 [algorithm]
 algorithm_name = "minhash"
 text_column = "text"
-seed = {SEED}
+seed = {seed}
 num_perm = {NUM_PERM}
 threshold = {THRESHOLD}
 false_positive_weight = 0.5
@@ -499,7 +491,7 @@ false_negative_weight = 0.5
 hash_bits = 64
 ngram_size = {NGRAM}
 check_false_positive = {"true" if verify else "false"}
-num_proc = {int(opts.get("threads", 1))}
+num_proc = {threads}
 
 [output]
 output_dir = "{work / 'out'}"
@@ -508,7 +500,21 @@ save_clusters = false
 
 [debug]
 enable_profiling = false
-""", encoding="utf-8")
+"""
+
+
+def _worker_text_dedup(jsonl: str, opts: dict) -> dict:
+    from importlib.metadata import version
+
+    from text_dedup import minhash as td
+    from text_dedup.config.base import load_config_from_toml
+    from text_dedup.data_sources.io import load_dataset
+
+    verify = bool(opts.get("verify", True))
+    work = Path(opts["workdir"])
+    toml = work / "config.toml"
+    toml.write_text(text_dedup_config(jsonl, work, verify=verify, seed=SEED, threads=int(opts.get("threads", 1))),
+                    encoding="utf-8")
     config = load_config_from_toml(toml)
     algo = config.algorithm
     ds = load_dataset(config)  # JSONL to Arrow and the index column: reading, not timed

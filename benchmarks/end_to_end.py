@@ -87,38 +87,8 @@ def text_dedup(folder: Path, jsonl: Path, *, verify: bool) -> float:
     work = folder / "text-dedup"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    (work / "config.toml").write_text(f"""
-[input]
-input_type = "local_files"
-file_type = "json"
-
-[input.read_arguments]
-path = "json"
-data_files = "{jsonl}"
-split = "train"
-cache_dir = "{work / 'hf-cache'}"
-
-[algorithm]
-algorithm_name = "minhash"
-text_column = "text"
-seed = 42
-num_perm = 128
-threshold = 0.8
-false_positive_weight = 0.5
-false_negative_weight = 0.5
-hash_bits = 64
-ngram_size = 5
-check_false_positive = {"true" if verify else "false"}
-num_proc = 2
-
-[output]
-output_dir = "{work / 'out'}"
-clean_cache = false
-save_clusters = false
-
-[debug]
-enable_profiling = false
-""", encoding="utf-8")
+    (work / "config.toml").write_text(
+        dedup_benchmark.text_dedup_config(jsonl, work, verify=verify, seed=42, threads=2), encoding="utf-8")
     seconds = _wall([str(TEXT_DEDUP), "-m", "text_dedup.minhash"], work, _env(work))
     shutil.rmtree(work, ignore_errors=True)
     return seconds
