@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +42,7 @@ from .errors import ConfigError, MissingDependencyError
 from .memory import release_mapped_pages
 from .progress import step_bar
 
-__all__ = ["Engine", "LocalEngine", "RayEngine"]
+__all__ = ["Engine", "LocalEngine", "RayEngine", "aside", "cores", "on_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,66 @@ _BLOCK_BATCHES = 8
 #: store hold this much of the input, not the whole dataset. A model step loads its model once
 #: per window and actor: a few seconds per 256 MB of text, which takes minutes to run through it.
 _WINDOW_BYTES = 256 * 2**20
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_range_input: Sequence[Any] = ()  # what forked range workers read (inherited at the fork, never pickled)
+
+
+def _run_range(job: tuple[Callable[[Sequence[Any]], Any], int, int]) -> Any:
+    fn, start, stop = job
+    return fn(_range_input[start:stop])
+
+
+def on_cores(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], *, min_per_core: int) -> list[Any]:
+    """``fn`` over ``items`` cut into one contiguous range per core, each range in a forked process.
+
+    For the driver's own CPU-bound passes over a bounded sample already in memory (the report's
+    term counts and word ids), where ``Dataset.map``'s workers would cost more than they save: a
+    fork shares ``items`` without pickling them, and only ``fn``'s results come back. ``fn`` is a
+    module-level function; the results are in the ranges' order. Ranges have at least
+    ``min_per_core`` items; where processes cannot be forked (not Linux, or this is a daemon
+    process) or one range is all there is, ``fn`` runs here on everything.
+    """
+    workers = min(cores(), len(items) // max(min_per_core, 1))
+    if workers < 2 or not _can_fork():
+        return [fn(items)]
+    global _range_input
+    _range_input = items
+    try:
+        bounds = [len(items) * k // workers for k in range(workers + 1)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run_range, [(fn, a, b) for a, b in zip(bounds, bounds[1:])]))
+    finally:
+        _range_input = ()
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+
+
+@contextmanager
+def aside(fn: Callable[..., Any], *args: Any) -> Iterator[Future]:
+    """``fn(*args)`` in a forked process while this one goes on; the future holds its result.
+
+    For a step of the driver that needs only what it is given and is mostly Python (drawing the
+    card's plots while the shards are written). Leaving the block waits for the process. Where
+    processes cannot be forked, ``fn`` runs here at once and the future is already done.
+    """
+    if cores() < 2 or not _can_fork():
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as exc:
+            done.set_exception(exc)
+        yield done
+        return
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool.submit(fn, *args)
 
 
 class Engine(Protocol):

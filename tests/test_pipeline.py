@@ -104,7 +104,7 @@ def test_run_section_and_log_give_each_stage_time_rate_and_peak_memory(planted, 
             assert rate is None or rate > 0
     assert run["total_seconds"] >= sum(run["stage_seconds"].values())
     # The light report computes two figures; each one's cost is there.
-    assert list(run["report"]) == ["size", "lexical_diversity"]
+    assert list(run["report"]) == ["lexical_diversity", "size"]
     assert sum(f["seconds"] for f in run["report"].values()) <= run["stage_seconds"]["report"]
     lines = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "peak RSS" in r.getMessage()}
     assert sorted(lines) == sorted([*names, "write"])
@@ -140,7 +140,7 @@ def test_a_peek_loads_no_model(tmp_path: Path, write_recipe) -> None:
     quality = result.quality
     assert quality["peek"] == {"left_out": ["tokens", "semantic_diversity"]}
     assert "tokens" not in quality["size"]["splits"]["train"] and "semantic" not in quality["diversity"]
-    assert list(quality["run"]["report"]) == ["size", "lexical_diversity"]
+    assert list(quality["run"]["report"]) == ["lexical_diversity", "size"]
     card = (tmp_path / "peek" / "README.md").read_text()
     assert "The figures that load a model (tokens, semantic diversity) are left out of such a peek" in card
 

@@ -118,24 +118,29 @@ def _value_counts(dd: DatasetDict, name: str, *, skip_empty: bool = True) -> Cou
     return out
 
 
-def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int,
-          engine: Engine | None) -> tuple[dict[str, int], np.ndarray]:
+def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int, engine: Engine | None,
+          counted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, int], np.ndarray]:
     """Rows, characters, words and tokens of a split, and its words per row.
 
-    Characters and words are counted on every row (by the engine, in batches). Tokens too when the
-    split has at most ``token_sample`` rows; above that, on a seeded sample, scaled by characters
-    (tokens per character of the sample times the split's characters) and marked as estimated.
+    Characters and words are counted on every row (by the engine, in batches), unless ``counted``
+    brings them (characters and words per row: the lexical diversity read every row). Tokens
+    too when the split has at most ``token_sample`` rows; above that, on a seeded sample, scaled by
+    characters (tokens per character of the sample times the split's characters) and marked as
+    estimated.
     """
     from datasets import Features
     from datasets.fingerprint import Hasher
 
     engine = engine or LocalEngine()
     texts = ds.select_columns([schema.TEXT])
-    counts = engine.map(texts, text_stats.row_stats_batch, remove_columns=[schema.TEXT],
-                        features=Features({schema.CHARS: Value("int64"), schema.WORDS: Value("int64")}),
-                        desc="report: count words")
-    table = counts.with_format("arrow")[:]
-    chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in (schema.CHARS, schema.WORDS))
+    if counted is None:
+        counts = engine.map(texts, text_stats.row_stats_batch, remove_columns=[schema.TEXT],
+                            features=Features({schema.CHARS: Value("int64"), schema.WORDS: Value("int64")}),
+                            desc="report: count words")
+        table = counts.with_format("arrow")[:]
+        chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in (schema.CHARS, schema.WORDS))
+    else:
+        chars, words = counted
     out = {"rows": ds.num_rows, "characters": int(chars.sum()), "words": int(words.sum())}
     if tokenizer is not None:
         rows = _sample(np.zeros(ds.num_rows, dtype=np.int64), token_sample, seed, 0)
@@ -535,8 +540,22 @@ def report(
         tokenizer = None
     if tokenizer is not None and _tokenizer(tokenizer) is None:
         tokenizer = None  # cannot be loaded: said once in the log, and token counts are left out
+    total_rows = sum(ds.num_rows for ds in dd.values())
+    with clock("lexical_diversity"):
+        lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
+        texts = _column(_take(dd, lexical), schema.TEXT)
+        lexical_figures, words = text_stats.lexical(texts)
+        # Every row read (at most lexical_sample rows): their characters and words are the size
+        # figure's counts, and no second pass over the rows counts them again.
+        counted = None
+        if len(lexical) == total_rows:
+            bounds = np.cumsum([0, *(ds.num_rows for ds in dd.values())])
+            chars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            counted = {name: (chars[a:b], words[a:b]) for name, a, b in zip(dd, bounds, bounds[1:])}
+        del texts
     with clock("size"):
-        sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
+        sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine, counted and counted[name])
+                 for name, ds in dd.items()}
         release()  # the pages every row's count read, before a model is loaded on top of them
     per_split = {name: figures for name, (figures, _) in sized.items()}
     sections["size"] = {"splits": per_split,
@@ -545,10 +564,7 @@ def report(
     if tokenizer is not None:
         sections["size"]["tokenizer"] = tokenizer
     sections["lengths"] = text_stats.length_summary(np.concatenate([words for _, words in sized.values()]))
-    total_rows = sum(ds.num_rows for ds in dd.values())
-    with clock("lexical_diversity"):
-        lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
-        sections["diversity"] = text_stats.diversity(_column(_take(dd, lexical), schema.TEXT))
+    sections["diversity"] = lexical_figures
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
     if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out and not peek:

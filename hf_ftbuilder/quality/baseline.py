@@ -31,13 +31,10 @@ estimate leaves out.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
-import sys
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +43,7 @@ import numpy as np
 import scipy.sparse
 
 from ..allocation import allocate
+from ..engine import cores, on_cores
 
 __all__ = [
     "classification_scores",
@@ -99,38 +97,17 @@ def _counts(texts: list[str]) -> Any:
     return vectorizer(analyzer=lambda text: _terms(text) if len(text) >= _LONG_TEXT else default(text)).transform(texts)
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 #: Rows below which counting in one process is quicker than starting others.
 _PARALLEL_COUNT_ROWS = 2_000
-_texts_to_count: list[str] = []  # what forked counting processes read (inherited, never pickled)
-
-
-def _count_range(bounds: tuple[int, int]) -> Any:
-    return _counts(_texts_to_count[bounds[0] : bounds[1]])
 
 
 def _counts_on_cores(texts: list[str]) -> Any:
     """:func:`_counts` with the rows cut into one range per core, each counted in a forked process.
 
     The analyzer is Python (one core at a time) and hashing needs no vocabulary, so the ranges'
-    matrices stacked are the matrix of the whole (tests/quality/test_baseline.py checks it). Where
-    processes cannot be forked (not Linux, or this is a daemon process) one process counts all.
+    matrices stacked are the matrix of the whole (tests/quality/test_report.py checks it).
     """
-    workers = min(_cores(), len(texts) // _PARALLEL_COUNT_ROWS)
-    if workers < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
-        return _counts(texts)
-    global _texts_to_count
-    _texts_to_count = texts
-    try:
-        bounds = np.linspace(0, len(texts), workers + 1).astype(int).tolist()
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_count_range, zip(bounds[:-1], bounds[1:])))
-    finally:
-        _texts_to_count = []
-    return scipy.sparse.vstack(parts, format="csr")
+    return scipy.sparse.vstack(on_cores(_counts, texts, min_per_core=_PARALLEL_COUNT_ROWS), format="csr")
 
 
 class _TfidfLogReg:
@@ -326,7 +303,7 @@ def learn(train: tuple[list[str], np.ndarray], evaluated: dict[str, tuple[list[s
     counts = everything[: ends[0]]
     folds_of = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
     fits = [fit_idx for fit_idx, _ in folds_of] + [np.arange(len(labels))]
-    with _quiet(), ThreadPoolExecutor(min(_cores(), len(fits))) as pool:
+    with _quiet(), ThreadPoolExecutor(min(cores(), len(fits))) as pool:
         models = list(pool.map(lambda rows: _TfidfLogReg(seed).fit(counts[rows], labels[rows]), fits))
     oof = np.zeros((len(labels), n_classes))
     per_fold = []

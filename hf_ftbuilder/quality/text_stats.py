@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import schema
 from ..embedder import resolve_model
+from ..engine import on_cores
 
-__all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "row_stats_batch", "size"]
+__all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "lexical", "row_stats_batch", "size"]
 
 _WORD = re.compile(r"\w+")
 _LENGTH_EDGES = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -43,9 +44,23 @@ def word_count(text: str) -> int:
     return sum(1 for _ in _words(text)) if len(text) >= _LONG_TEXT else _WORD.subn("", text.lower())[1]
 
 
-def _word_ids(text: str, vocabulary: dict[str, int]) -> np.ndarray:
-    """The vocabulary ids of the text's words, in order."""
-    return np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in _words(text)), dtype=np.int32)
+def _word_ids(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The texts' words as ids of a vocabulary of these texts: every text's ids one after
+    another, the words of each text, the vocabulary (a word's id is its position), and the ids'
+    :func:`_gaps` (this range's part of the MATTR)."""
+    vocabulary: dict[str, int] = {}
+    per_text = []
+    for text in texts:
+        words = _words(text)
+        if isinstance(words, list):
+            for word in dict.fromkeys(words):  # new words first, then one lookup per word in C
+                vocabulary.setdefault(word, len(vocabulary))
+            per_text.append(np.fromiter(map(vocabulary.__getitem__, words), dtype=np.int32, count=len(words)))
+        else:
+            per_text.append(np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in words), dtype=np.int32))
+    counts = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
+    ids = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int32)
+    return ids, counts, list(vocabulary), _gaps(ids)
 
 
 def row_stats_batch(batch: dict[str, list]) -> dict[str, list]:
@@ -123,7 +138,20 @@ def length_summary(counts: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _mattr(ids: np.ndarray) -> float:
+def _gaps(ids: np.ndarray) -> np.ndarray:
+    """How many tokens back each token's previous occurrence is, ``_MATTR_WINDOW`` when it is
+    that far or more (or there is none): all that the MATTR needs of the ids."""
+    w = _MATTR_WINDOW
+    order = np.argsort(ids, kind="stable").astype(np.int32)
+    same = ids[order[1:]] == ids[order[:-1]]
+    later, earlier = order[1:][same], order[:-1][same]
+    del order, same
+    gaps = np.full(len(ids), w, dtype=np.uint8)
+    gaps[later] = np.minimum(later - earlier, w)
+    return gaps
+
+
+def _mattr(gaps: np.ndarray, ids: np.ndarray) -> float:
     """Moving-average type-token ratio over windows of ``_MATTR_WINDOW`` tokens (plain TTR if shorter).
 
     Counted without a window object per step: a token is new in every window that starts after
@@ -135,13 +163,10 @@ def _mattr(ids: np.ndarray) -> float:
         return 0.0
     if n <= w:
         return len(np.unique(ids)) / n
-    # int32 throughout and in place: at 7 million tokens each array is 28 MB.
-    order = np.argsort(ids, kind="stable").astype(np.int32)
-    same = ids[order[1:]] == ids[order[:-1]]
-    first = np.zeros(n, dtype=np.int32)  # the first window start in which each token is new
-    first[order[1:][same]] = order[:-1][same] + 1
-    del order, same
-    np.maximum(first, np.arange(-w + 1, n - w + 1, dtype=np.int32), out=first)
+    # The first window start in which each token is new: just after its previous occurrence, or
+    # the first window that holds it. int32 in place: at 7 million tokens each array is 28 MB.
+    first = np.arange(1, n + 1, dtype=np.int32)
+    first -= gaps
     np.clip(first, 0, None, out=first)
     delta = np.bincount(first, minlength=n + 1)
     del first
@@ -150,33 +175,69 @@ def _mattr(ids: np.ndarray) -> float:
     return float(distinct.sum() / len(distinct) / w)
 
 
-def diversity(texts: list[str]) -> dict[str, Any]:
+def _join_gaps(parts: list[np.ndarray], stream: np.ndarray) -> np.ndarray:
+    """The gaps of the whole stream from those of its ranges (each range only saw itself): a
+    token among a range's first ``_MATTR_WINDOW - 1`` without an earlier occurrence in its range
+    looks for one at the end of the ranges before."""
+    w = _MATTR_WINDOW
+    gaps = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    start = 0
+    for part in parts[:-1]:
+        start += len(part)
+        for at in range(start, min(start + w - 1, len(stream))):
+            if gaps[at] == w:
+                lo = max(at - w + 1, 0)
+                seen = np.flatnonzero(stream[lo:start] == stream[at])
+                if len(seen):
+                    gaps[at] = at - lo - seen[-1]
+    return gaps
+
+
+#: Texts per process below which numbering words in one process is quicker than forking another.
+_PARALLEL_WORD_TEXTS = 1_000
+
+
+def diversity(texts: Sequence[str]) -> dict[str, Any]:
     """distinct-1 and distinct-2 (unique n-grams / all n-grams), vocabulary size, and the MATTR of
-    the texts read one after another (window 50).
+    the texts read one after another (window 50)."""
+    return lexical(texts)[0]
+
+
+def lexical(texts: Sequence[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`diversity`'s figures, and the words of each text (its :func:`word_count`), which
+    numbering the words counts anyway.
 
     Words become integer ids (one dict of the vocabulary), bigrams one int64 each: no Python
-    object per n-gram, which at 20,000 documents of 2 KB was half a gigabyte of tuples.
+    object per n-gram, which at 20,000 documents of 2 KB was half a gigabyte of tuples. Each core
+    numbers the words of a range of the texts and finds each word's previous occurrence there
+    (splitting words and sorting ids are most of the cost); the ranges' vocabularies then merge
+    into one, and their occurrences join at the ranges' edges.
     """
     vocabulary: dict[str, int] = {}
-    per_text = []
-    for text in texts:
-        per_text.append(_word_ids(text, vocabulary))
-    stream = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int32)
-    size = np.int64(len(vocabulary))
-    bigrams = np.empty(sum(max(len(a) - 1, 0) for a in per_text), dtype=np.int64)
-    at = 0
-    for a in per_text:
-        if len(a) > 1:
-            np.add(a[:-1] * size, a[1:], out=bigrams[at : at + len(a) - 1])
-            at += len(a) - 1
-    del per_text
+    streams, counts, gaps = [], [], []
+    for ids, per_text, words, range_gaps in on_cores(_word_ids, texts, min_per_core=_PARALLEL_WORD_TEXTS):
+        merged = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in words), dtype=np.int32, count=len(words))
+        streams.append(merged[ids])
+        counts.append(per_text)
+        gaps.append(range_gaps)
+    stream = np.concatenate(streams)
+    words_per_text = np.concatenate(counts)
+    ends = np.cumsum(words_per_text)
+    total_uni = len(stream)
+    # Pairs of neighbouring words; those that straddle two texts (at each non-empty text's last
+    # word) become -1, which sorts first and is never a real bigram.
+    bigrams = np.multiply(stream[:-1], np.int64(len(vocabulary)), dtype=np.int64) if total_uni else np.zeros(0, np.int64)
+    bigrams += stream[1:]
+    straddling = np.unique(ends[(ends > 0) & (ends < total_uni)] - 1)
+    bigrams[straddling] = -1
     bigrams.sort()  # in place: distinct values are where the sorted array changes
-    distinct_bigrams = int(np.count_nonzero(bigrams[1:] != bigrams[:-1])) + 1 if len(bigrams) else 0
-    total_uni, total_bi = len(stream), len(bigrams)
-    del bigrams
+    real = bigrams[len(straddling):]
+    distinct_bigrams = int(np.count_nonzero(real[1:] != real[:-1])) + 1 if len(real) else 0
+    total_bi = len(real)
+    del bigrams, real
     return {
         "distinct_1": round(len(vocabulary) / total_uni, 6) if total_uni else 0.0,
         "distinct_2": round(distinct_bigrams / total_bi, 6) if total_bi else 0.0,
         "vocabulary": len(vocabulary),
-        "mattr": round(_mattr(stream), 6),
-    }
+        "mattr": round(_mattr(_join_gaps(gaps, stream), stream), 6),
+    }, words_per_text

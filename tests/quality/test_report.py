@@ -19,6 +19,7 @@ import hf_ftbuilder
 from hf_ftbuilder.cli import main
 from hf_ftbuilder.config import parse_config
 from hf_ftbuilder.errors import ConfigError
+from hf_ftbuilder import engine
 from hf_ftbuilder.quality import METRIC_PATH, baseline, text_stats
 
 from ..conftest import REPO
@@ -217,11 +218,13 @@ def test_counts_and_fits_on_two_cores_equal_one_core(monkeypatch) -> None:
              for y in labels]
     names = ["sports", "cooking", "space"]
     y = np.array(labels)
-    monkeypatch.setattr(baseline, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "cores", lambda: 2)
+    monkeypatch.setattr(baseline, "cores", lambda: 2)
     assert (baseline._counts_on_cores(texts) != baseline._counts(texts)).nnz == 0
     two = baseline.learn((texts[:4_000], y[:4_000]), {"test": (texts[4_000:], y[4_000:]), "validation": ([], y[:0])},
                          names, folds=5, seed=3)
-    monkeypatch.setattr(baseline, "_cores", lambda: 1)
+    monkeypatch.setattr(engine, "cores", lambda: 1)
+    monkeypatch.setattr(baseline, "cores", lambda: 1)
     one = baseline.learn((texts[:4_000], y[:4_000]), {"test": (texts[4_000:], y[4_000:]), "validation": ([], y[:0])},
                          names, folds=5, seed=3)
     assert two.cross_validation == one.cross_validation and two.splits == one.splits
@@ -231,11 +234,36 @@ def test_counts_and_fits_on_two_cores_equal_one_core(monkeypatch) -> None:
     assert one.splits["test"]["accuracy"] > 0.9
 
 
+def _diversity_by_definition(texts: list[str]) -> dict:
+    """distinct-n and MATTR as their definitions read: word tuples in sets, one window at a time."""
+    words = [re.findall(r"\w+", t.lower()) for t in texts]
+    stream = [w for ws in words for w in ws]
+    bigrams = [pair for ws in words for pair in zip(ws, ws[1:])]
+    windows = [len(set(stream[i : i + 50])) / 50 for i in range(len(stream) - 49)]
+    return {"distinct_1": round(len(set(stream)) / len(stream), 6), "distinct_2": round(len(set(bigrams)) / len(bigrams), 6),
+            "vocabulary": len(set(stream)), "mattr": round(sum(windows) / len(windows), 6)}
+
+
+@pytest.mark.parametrize("vocabulary", [4, 60, 5_000])
+def test_lexical_diversity_on_two_cores_is_its_definition(monkeypatch, vocabulary: int) -> None:
+    """Each core numbers a range of the texts; the ranges' words and previous occurrences join
+    at their edges into the figures of the whole, and the words per text are word_count's."""
+    rng = random.Random(vocabulary)
+    texts = [" ".join(f"W{rng.randrange(vocabulary)}" for _ in range(rng.choice([0, 1, 2, 7, 60])))
+             for _ in range(2_600)]
+    monkeypatch.setattr(engine, "cores", lambda: 2)
+    figures, words = text_stats.lexical(texts)
+    assert figures == _diversity_by_definition(texts)
+    assert words.tolist() == [text_stats.word_count(t) for t in texts]
+    monkeypatch.setattr(engine, "cores", lambda: 1)
+    assert text_stats.diversity(texts) == figures
+
+
 def test_each_figures_cost_is_in_the_run_section(built) -> None:
     _, q = built
     report = q["run"]["report"]
     # The full default report of a column-labelled build: every figure it computed, timed.
-    assert list(report) == ["size", "lexical_diversity", "semantic_diversity", "baseline", "label_noise"]
+    assert list(report) == ["lexical_diversity", "size", "semantic_diversity", "baseline", "label_noise"]
     assert all(entry["seconds"] >= 0 for entry in report.values())
     assert sum(entry["seconds"] for entry in report.values()) <= q["run"]["stage_seconds"]["report"]
     assert q["stages"][-1]["name"] == "report" and "seconds" not in q["stages"][-1]  # times stay out of the stages
