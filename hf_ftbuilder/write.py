@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from datasets import DatasetDict
 
 from . import schema
 from .atomic_dir import crash_point, hidden_sibling, replace_dir
-from .card import render_card, template_text
+from .card import compile_template, render_card, template_text
 from .config import Output
+from .engine import aside
 from .errors import OutputError
 from .memory import release_mapped_pages
 from .plots import render as render_plots
@@ -255,20 +257,25 @@ def write(
     try:
         (tmp / "data").mkdir(parents=True)
         crash_point("tmp_created")
-        split_info = {}
-        for name, ds in dd.items():
-            ds = ds.select_columns(schema.output_order(ds.column_names))
-            split_info[name] = _write_split(ds, tmp / "data", name, output.shard_rows)
-        crash_point("data_written")
-        if output.write_dropped:
-            for st in stages:
-                if st.dropped_rows is not None and st.dropped_rows.num_rows:
-                    (tmp / "dropped").mkdir(exist_ok=True)
-                    st.dropped_rows.to_parquet(str(tmp / "dropped" / f"{st.name}.parquet"))
-        _write_review(tmp / "review", stages)
-        quality["examples"] = _examples(stages, examples_per_reason)
         plots = plots and "plots" not in quality.get("left_out", {})
-        quality["images"] = render_plots(quality, tmp / "images") if plots else {}
+        # The plots read only the figures: drawn in a process of their own (about a second, most
+        # of it importing matplotlib) while this one writes the shards. A copy goes, as the
+        # figures are sent while this process adds its keys.
+        with aside(render_plots, dict(quality), tmp / "images") if plots else nullcontext() as drawn:
+            split_info = {}
+            for name, ds in dd.items():
+                ds = ds.select_columns(schema.output_order(ds.column_names))
+                split_info[name] = _write_split(ds, tmp / "data", name, output.shard_rows)
+            crash_point("data_written")
+            if output.write_dropped:
+                for st in stages:
+                    if st.dropped_rows is not None and st.dropped_rows.num_rows:
+                        (tmp / "dropped").mkdir(exist_ok=True)
+                        st.dropped_rows.to_parquet(str(tmp / "dropped" / f"{st.name}.parquet"))
+            _write_review(tmp / "review", stages)
+            quality["examples"] = _examples(stages, examples_per_reason)
+            compiled = compile_template(template)  # while the plots are still being drawn
+            quality["images"] = drawn.result() if drawn else {}
         # The build's own file list: --overwrite replaces a folder only when it holds nothing else.
         written = {p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()}
         quality["files"] = sorted(written | {QUALITY_FILE, "README.md", RECIPE_FILE})
@@ -276,7 +283,7 @@ def write(
         features = next(iter(dd.values())).select_columns(
             schema.output_order(next(iter(dd.values())).column_names)
         ).features
-        card = render_card(quality, features=features, split_info=split_info, template=template)
+        card = render_card(quality, features=features, split_info=split_info, template=compiled)
         card.save(str(tmp / "README.md"))
         (tmp / RECIPE_FILE).write_text(recipe_yaml, encoding="utf-8")
         crash_point("card_written")
