@@ -81,6 +81,7 @@ def finish_batch(batch: dict[str, list], *, cfg: Clean, repeated: list[int]) -> 
     if repeated:
         out.update(strip_boilerplate_batch(out, repeated=repeated))
     out.update(filter_batch(out, cfg=cfg))
+    out.pop(schema.LINE_HASHES, None)  # read, not written
     return out
 
 
@@ -111,14 +112,17 @@ def clean(ds: Dataset, cfg: Clean, *, context: StageContext | None = None) -> tu
         desc="clean: normalise and redact",
     )
     repeated: list[int] = []
+    features = ds.features.copy()
     if cfg.boilerplate.enabled:
         repeated = repeated_lines(ds.with_format("arrow")[schema.LINE_HASHES], cfg.boilerplate.min_docs)
-        ds = ds.remove_columns(schema.LINE_HASHES)
+        del features[schema.LINE_HASHES]
+    # Each row's line hashes go into pass 2, where a row without a repeated one is left alone.
     ds = engine.map(
         ds,
         finish_batch,
         fn_kwargs={"cfg": cfg, "repeated": repeated},
-        features=ds.features,
+        features=features,
+        remove_columns=[schema.LINE_HASHES] if cfg.boilerplate.enabled else None,
         desc="clean: boilerplate and filters",
     )
     pii_on = any(getattr(cfg.pii, kind) for kind in PII_TYPES)

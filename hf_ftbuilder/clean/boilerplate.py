@@ -56,9 +56,12 @@ def strip_boilerplate_batch(batch: dict[str, list], *, repeated: list[int]) -> d
     """Remove repeated lines from multi-line documents; a document left empty gets ``boilerplate``."""
     drop = set(repeated)
     texts, touched, reasons = [], [], []
-    for text, names, prior in zip(batch[schema.TEXT], batch[schema.TOUCHED], batch[schema.DROP_REASON]):
+    # The row's distinct line hashes, when pass 1 left them: a row with none of the repeated ones
+    # keeps every line, and its lines are not hashed again.
+    hashes = batch.get(schema.LINE_HASHES) or [None] * len(batch[schema.TEXT])
+    for text, names, prior, mine in zip(batch[schema.TEXT], batch[schema.TOUCHED], batch[schema.DROP_REASON], hashes):
         lines = text.split("\n")
-        if prior is None and len(_lines(text)) > 1:
+        if prior is None and (mine is None or not drop.isdisjoint(mine)) and len(_lines(text)) > 1:
             kept = [line for line in lines if not line.strip() or line_hash(line) not in drop]
             if len(kept) != len(lines):
                 names = [*names, "boilerplate"]
