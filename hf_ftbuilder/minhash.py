@@ -16,9 +16,12 @@ costs time, never precision.
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import sys
+import unicodedata
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,10 +77,50 @@ _SHINGLE_ROWS = 1000  # rows read and shingled together when verifying
 _BLOCK = 8192
 
 
+# _build_word_chars()'s table for Python 3.11's Unicode database (14.0.0), bit-packed and
+# compressed: read in a millisecond, where building it takes 0.3-0.4 s in every process that
+# shingles (tests/test_minhash.py checks it against the build). Other Unicode versions build it.
+_PACKED_WORD_CHARS = {
+    "14.0.0": (
+    "eNrt201v3EQYwPFxNtSlooQTcEBsKiTOPXCo1KLNqVd6qbhy4FJV4krVRrFvFZ+ilfgCPcElld2mEtzCrUgI1iWVigTVWmpJ"
+    "nKzXD/Pil91NNi9N0m7L/yftrmc9Hs94xrNjj1cpQ+JA5JF+JTY4/9k3IoW414tZkVhlp9SY/uczf4t061iDbdvFnZ1SC0xe"
+    "FuxiWKWllx8l1ZLNuawEQ9s8VydasqlUpJd1JL9Zk6uFcpt35nVo/mRo0wgl0e9LZXqx28uc2+SBUqEuUyA3N2+JRN8/UDPq"
+    "9Iqs/uw/MuEfTOzrLTmn/IEuXfSjia9WRC34Nr4Jm/iB+mBt+eqHayb1ULV0pv2+zl9k0lePdfzipg1vmPCJFflKzZmwyGM1"
+    "867ev0S+FPoIdZ8XOkJLl8uV+I4qlMvx1Z7Iv3JndkvJqgmH9vikyh7CTAey0Ropj50ncX7hYuumxDMS25qZtWt6+67w5WLZ"
+    "fVaBqu0sVzESndnM1MVQTeSBHKFN21KSOrym61Riz1SmffXDct+pLrl3Upc0Nm1/KIVw07zfblqKaXjKHmsTzNz2qWkf7lwx"
+    "q13crDyT9A6Hjq9f7s/PXP20zU5aVeruWJjcyE/uK5Nj7Ynd+Mb6/KSijtTfrvK8fL9s07f6W+ezZ6lk58daw+o9nf+R7850"
+    "ni+euiur/v3qBFXHRprKcTpNOY9GayT5abBbzWUfn50dOhdFPNfeilKdiPfi+/f1K4gXs+Y8LPyhc7Ln1/1vtfqCatqf+7Rt"
+    "Qsepl1UgR1F+AIft/wEAAIAplo2MbPO947tLendtqrzRbezFsYzcUrxV3Y16GJsbDL/3zI2pvL4v1KlvQZgr2c771V2gwuUo"
+    "m6tuNnoS96sbpKFSvdTcRyo+celcXLyt1EeSnFNLS0v6er28lxaPZj1R498AAI5Tavrzdt3RA8Dh5ydGR6t2JqRQ7bckKrZ+"
+    "27aqfaCUm5x0mqGtGu+/+juMpu3cfmJereb7otPpnLMpbNhB7FOd93yH8iZe3WOWI92zex6vrIoauJlSSc0kUlKNpN1RSmVx"
+    "0vHN3ag4rd+kHp3rMXTvqXSl++vB6sfM0ep96/juiYMoqbbPIxMefOeyVQTmzatnt/5pl3mIx/Y3V9VDqDYCm7Z7hqCoqsZM"
+    "mWXtKr4pd14eBJ1UsEP7CofDSfXZKcsd77OtuiuNOB5N35b+mg3F1bepm0ts163J7OrrMlzGCSVu26PXkrdtSn+W6xOdmvwV"
+    "iJkP7478ihZ3ZVDOYRem7TXPP4R+PPH8ypSXyL24Dit1ekKZq5S1VA3FP1nGL7MXVlu7izVJi93O73TSOZ94xRfrJn1vYSg/"
+    "rupDdck8X2EPSDKvl+bKU3t2e63uUmeRK499MiHryPiMd9F1yczo/Q8im3643zn46nGe7czeslc1fxRP7F+LyflhoHYcv2jh"
+    "dMwfFtQKrZEmBOC17H9CO/Zu7ua75bwZn+oxfFcP5fyjfqJxezmKnb9PqqFou87BLzw/hP+3KW7/uTt/Q/poAMdhY30/PZG7"
+    "i5SouYP3lty2Ocj4M5FMwuP8hw3wMtt2Ot7Ww8ntv5676n96Qx5ulIHBk75Z8cdWJzrQNFzk/rvYc+n2m7+zRuXKZ0PTaG92"
+    "/1Icun/KvFzuH2CL6ro3ne6+rFif/AfnTRltn+l7L6MsgdvZxrXRbwblxcBOv+B69ZWgd+nMl1cuX+n1rktX0m+7R/e7Kxn9"
+    "2DGenfEU9A8AAAAAAAAA8Nrh/iZK4S7rcg4P3iQxvR4w/T9KTIC/Cf//yPn/C7CHhL4GAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "e/sPkrJDYQ=="
+    ),
+}
+
+
 @functools.cache
 def _word_chars() -> np.ndarray:
-    """For every code point, whether it is ``\\w`` to Python's ``re``: built by ``re`` itself (about
-    0.3 s, once), so the tokens are exactly those of ``re.findall(r"\\w+", text)``."""
+    """For every code point, whether it is ``\\w`` to Python's ``re``, so the tokens are exactly
+    those of ``re.findall(r"\\w+", text)``."""
+    packed = _PACKED_WORD_CHARS.get(unicodedata.unidata_version)
+    if packed is None:
+        return _build_word_chars()
+    bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(packed)), dtype=np.uint8))
+    return bits[: sys.maxunicode + 1].astype(bool)
+
+
+def _build_word_chars() -> np.ndarray:
+    """:func:`_word_chars` built by ``re`` itself."""
     every = "".join(map(chr, range(sys.maxunicode + 1)))
     marked = _NON_WORD.sub("\0", every)  # one character for one: positions stay code points
     return np.frombuffer(marked.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(bool)

@@ -76,6 +76,14 @@ def test_tokens_are_those_of_python_re() -> None:
         assert [text[s:e] for s, e in zip(starts.tolist(), ends.tolist())] == re.findall(r"\w+", text)
 
 
+def test_the_shipped_word_character_table_is_the_one_re_gives() -> None:
+    """The packed table stands for building it from re: the same bit for every code point (on a
+    Python whose Unicode version has no packed table, both are built)."""
+    shipped, built = minhash._word_chars(), minhash._build_word_chars()
+    assert shipped.dtype == built.dtype == np.bool_ and len(shipped) == len(built) == 0x110000
+    assert np.array_equal(shipped, built) and 100_000 < shipped.sum() < 200_000
+
+
 def test_batch_shingles_follow_the_definition(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [normalize_for_hash(t) for t in (BASE, MULTILINGUAL, "", "  ", "one", "one two", "a b c d", "a b c d e",
                                              "!!! ???", edit(BASE, [3, 50]))]
