@@ -23,10 +23,12 @@ caches (a fresh ``cache_dir`` and a fresh ``HF_DATASETS_CACHE`` each time):
   it slower (its pairs are then checked by exact Jaccard, as ours always are). It runs on each
   corpus above.
 
-Prints one markdown table: seconds per process and the ratio ours / text-dedup (below 1: ours
-takes less time). Needs ../shared/data (the corpora's real text).
+Prints one markdown table: seconds per process (the median of ``--repeat`` runs of each side,
+interleaved: times on a shared machine swing by 10-20% from one run to the next) and the ratio
+ours / text-dedup (below 1: ours takes less time). Needs ../shared/data (the corpora's real text).
 
     .venv/bin/python -m benchmarks.end_to_end [--sizes 10000,100000] [--build-size 100000] [--verify]
+        [--repeat 3] [--build-repeat 1]
 """
 
 from __future__ import annotations
@@ -94,11 +96,21 @@ def text_dedup(folder: Path, jsonl: Path, *, verify: bool) -> float:
     return seconds
 
 
+def _medians(runs: list[tuple[float, dict]]) -> tuple[float, dict]:
+    """The median text-dedup time, and our run with the median time (runs interleaved, one pair
+    at a time, so a slow spell of the machine touches both sides)."""
+    peers = sorted(peer for peer, _ in runs)
+    mine = sorted((run for _, run in runs), key=lambda run: run["seconds"])
+    return peers[len(runs) // 2], mine[len(runs) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="peek corpus sizes (the dedup benchmark's corpus)")
     parser.add_argument("--build-size", type=int, default=100_000, help="full build size (the scale corpus); 0: none")
     parser.add_argument("--verify", action="store_true", help="text-dedup with check_false_positive = true")
+    parser.add_argument("--repeat", type=int, default=3, help="peek runs per size, each side (medians)")
+    parser.add_argument("--build-repeat", type=int, default=1, help="full build runs, each side (medians)")
     args = parser.parse_args(argv)
     if not TEXT_DEDUP.exists():
         raise SystemExit(f"{TEXT_DEDUP} not found: run .venv/bin/python -m benchmarks.dedup_benchmark --install-peers "
@@ -115,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     fh.write(json.dumps({"id": f"doc-{i:07d}", "text": text}) + "\n")
             recipe = {"name": f"peek-{n}", "seed": 1, "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
                       "execution": {"num_cpus": 2}, "cache_dir": "cache"}
-            peer = text_dedup(folder, jsonl, verify=args.verify)
-            mine = ours(folder, recipe, until="dedup")
+            peer, mine = _medians([(text_dedup(folder, jsonl, verify=args.verify), ours(folder, recipe, until="dedup"))
+                                   for _ in range(args.repeat)])
             rows.append((f"`--until dedup`, dedup corpus, {n:,} docs", mine, peer, None))
             print(f"peek {n:,}: ours {mine['seconds']:.1f} s {mine['stages']}, text-dedup {peer:.1f} s", flush=True)
         if args.build_size:
@@ -127,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             recipe = {"name": f"scale-{n}", "seed": 1, "sources": [{"type": "jsonl", "path": "corpus.jsonl"}],
                       "label": {"method": "column", "column": "label", "labels": scale.TOPICS},
                       "execution": {"num_cpus": 2}, "cache_dir": "cache"}
-            peer = text_dedup(folder, folder / "corpus.jsonl", verify=args.verify)
-            mine = ours(folder, recipe, until=None)
+            peer, mine = _medians([(text_dedup(folder, folder / "corpus.jsonl", verify=args.verify),
+                                    ours(folder, recipe, until=None)) for _ in range(args.build_repeat)])
             share = mine["stages"].get("report", 0.0) / mine["seconds"]
             rows.append((f"full build, scale corpus, {n:,} docs", mine, peer, share))
             print(f"build {n:,}: ours {mine['seconds']:.1f} s {mine['stages']}, report figures {mine['report']}, "
