@@ -54,6 +54,7 @@ __all__ = [
     "signatures",
     "similar_pairs",
     "verify_pairs",
+    "word_counts",
 ]
 
 _SHIFT = np.uint64(32)
@@ -166,6 +167,35 @@ def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=starts[1:])
     return np.frombuffer(joined, dtype=np.uint32), starts
+
+
+_WORD_RUN = re.compile(r"\w+")
+_DOTTED_I = 0x130  # "İ": the one code point whose lower case ("i" and a combining dot) is not all \w
+
+
+def word_counts(texts: Sequence[str]) -> np.ndarray:
+    """The ``\\w+`` tokens of each lower-cased text, ``len(re.findall(r"\\w+", text.lower()))``,
+    counted on code points with numpy: a token starts wherever a word character follows another
+    character or the text's start. Lower-casing changes the tokens only where "İ" is followed by a
+    word character (its combining dot ends the token), which adds one. A text longer than a
+    window is counted by ``re`` itself, one match at a time. tests/test_minhash.py checks every
+    code point.
+    """
+    out = np.empty(len(texts), dtype=np.int64)
+    at = 0
+    for window in _windows(texts):
+        if len(window) == 1 and len(window[0]) > _WINDOW:
+            out[at] = sum(1 for _ in _WORD_RUN.finditer(window[0].lower()))
+        else:
+            code_points, starts = _code_points(window)
+            word = np.zeros(len(code_points) + 2, dtype=bool)  # padded on both sides
+            _word_chars().take(code_points, out=word[1:-1])
+            begins = np.flatnonzero(word[1:-1] & ~word[:-2])
+            split = np.flatnonzero((code_points == _DOTTED_I) & word[2:])
+            owner = np.searchsorted(starts, np.concatenate([begins, split]), side="right") - 1
+            out[at : at + len(window)] = np.bincount(owner, minlength=len(window))[: len(window)]
+        at += len(window)
+    return out
 
 
 def _token_spans(code_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -84,6 +84,18 @@ def test_the_shipped_word_character_table_is_the_one_re_gives() -> None:
     assert np.array_equal(shipped, built) and 100_000 < shipped.sum() < 200_000
 
 
+def test_word_counts_are_those_of_re_on_the_lower_cased_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every code point before, between and after word characters; then texts longer than a
+    window, which re counts itself."""
+    texts = [f"{c}a{c}{c} {c}" for c in map(chr, range(0x110000))] + [MULTILINGUAL, "", " ", "İİx İ", "aİ_b"]
+    expected = [len(re.findall(r"\w+", t.lower())) for t in texts]
+    assert minhash.word_counts(texts).tolist() == expected
+    assert minhash.word_counts(["aİb"]).tolist() == [2] and minhash.word_counts(["AIB"]).tolist() == [1]
+    monkeypatch.setattr(minhash, "_WINDOW", 8)
+    short, long = ["ab cd", "x"], "İx " * 5 + MULTILINGUAL
+    assert minhash.word_counts([*short, long, *short]).tolist() == [2, 1, len(re.findall(r"\w+", long.lower())), 2, 1]
+
+
 def test_batch_shingles_follow_the_definition(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [normalize_for_hash(t) for t in (BASE, MULTILINGUAL, "", "  ", "one", "one two", "a b c d", "a b c d e",
                                              "!!! ???", edit(BASE, [3, 50]))]

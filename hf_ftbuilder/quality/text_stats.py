@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,8 +18,9 @@ import numpy as np
 from .. import schema
 from ..embedder import resolve_model
 from ..engine import on_cores
+from ..minhash import word_counts
 
-__all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "lexical", "row_stats_batch", "size"]
+__all__ = ["TokenCounts", "balance", "diversity", "length_summary", "lengths", "lexical", "row_stats_batch", "size", "token_counter"]
 
 _WORD = re.compile(r"\w+")
 _LENGTH_EDGES = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -67,7 +69,36 @@ def row_stats_batch(batch: dict[str, list]) -> dict[str, list]:
     """Characters and words of each row: only these integers leave the dataset, and sizes and
     length figures are sums and percentiles of them, so the report never holds the texts."""
     texts = batch[schema.TEXT]
-    return {schema.CHARS: [len(t) for t in texts], schema.WORDS: [word_count(t) for t in texts]}
+    return {schema.CHARS: [len(t) for t in texts], schema.WORDS: word_counts(texts).tolist()}
+
+
+def token_counter(name: str) -> Any:
+    """The Rust tokenizer of a Hugging Face tokenizer, without truncation or padding: what token
+    counts need, and nothing else.
+
+    A model folder with a ``tokenizer.json`` is read by ``tokenizers`` alone, in milliseconds;
+    ``AutoTokenizer`` (for the rest: a Hub id, a model with only a slow tokenizer) first imports
+    transformers and torch, about 5 s that a build labelled from a column pays for nothing else.
+    Both give the same counts (tests/quality/test_report.py).
+
+    Raises:
+        OSError, ValueError: the tokenizer cannot be loaded.
+    """
+    ref = resolve_model(name)
+    if (Path(ref) / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        try:
+            backend = Tokenizer.from_file(str(Path(ref) / "tokenizer.json"))
+        except Exception as exc:  # the Rust side raises its own Exception type on a malformed file
+            raise ValueError(f"{Path(ref) / 'tokenizer.json'}: {str(exc).splitlines()[0]}") from None
+    else:
+        from transformers import AutoTokenizer
+
+        backend = AutoTokenizer.from_pretrained(ref).backend_tokenizer
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
 
 
 class TokenCounts:
@@ -79,14 +110,9 @@ class TokenCounts:
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         if self._backend is None:
-            from transformers import AutoTokenizer
-
             # The Rust tokenizer itself: the same token counts as the Python wrapper without
             # building a list of ids per text (a third faster on 2 KB documents).
-            backend = AutoTokenizer.from_pretrained(resolve_model(self.tokenizer_name)).backend_tokenizer
-            backend.no_truncation()
-            backend.no_padding()
-            self._backend = backend
+            self._backend = token_counter(self.tokenizer_name)
         return {schema.TOKENS: [len(e) for e in self._backend.encode_batch(batch[schema.TEXT], add_special_tokens=False)]}
 
 
