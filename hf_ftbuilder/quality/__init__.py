@@ -43,7 +43,7 @@ from ..allocation import iterative_folds
 from ..arrow_cache import add_columns
 from ..config import Report
 from ..context import StageContext
-from ..embedder import Embedder, resolve_model
+from ..embedder import Embedder
 from ..engine import Engine, LocalEngine
 from ..memory import release, release_mapped_pages
 from ..stats import StageStats
@@ -161,11 +161,9 @@ def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int, engi
 
 
 @functools.cache
-def _tokenizer(name: str | None) -> Any:
-    from transformers import AutoTokenizer
-
+def _tokenizer(name: str) -> Any:
     try:
-        return AutoTokenizer.from_pretrained(resolve_model(name))
+        return text_stats.token_counter(name)
     except (OSError, ValueError) as exc:
         logger.warning("report: cannot load tokenizer %r (%s); token counts left out", name, str(exc).splitlines()[0])
         return None

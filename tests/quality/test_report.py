@@ -234,6 +234,21 @@ def test_counts_and_fits_on_two_cores_equal_one_core(monkeypatch) -> None:
     assert one.splits["test"]["accuracy"] > 0.9
 
 
+def test_tokens_counted_by_tokenizers_alone_are_autotokenizers_counts() -> None:
+    """A model folder's tokenizer.json read by ``tokenizers`` counts what transformers' tokenizer
+    counts (its normaliser, pre-tokeniser and vocabulary are the file's)."""
+    from transformers import AutoTokenizer
+
+    from hf_ftbuilder.embedder import resolve_model
+
+    texts = ["İstanbul ß ﬁ Ǆ 日本語 😀 e\u0301", "", "  ", "HELLO wOrLd, don't!", "x" * 3000,
+             "naïve café — “quoted” 12,345.67 #tag @user http://example.com/a?b=c"]
+    mine = [len(e) for e in text_stats.token_counter("sentence-transformers/all-MiniLM-L6-v2")
+            .encode_batch(texts, add_special_tokens=False)]
+    theirs = AutoTokenizer.from_pretrained(resolve_model(None))(texts, add_special_tokens=False)["input_ids"]
+    assert mine == [len(ids) for ids in theirs] == [9, 0, 0, 7, 1, 28]  # a word over 100 characters is one [UNK]
+
+
 def _diversity_by_definition(texts: list[str]) -> dict:
     """distinct-n and MATTR as their definitions read: word tuples in sets, one window at a time."""
     words = [re.findall(r"\w+", t.lower()) for t in texts]
