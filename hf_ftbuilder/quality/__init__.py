@@ -324,19 +324,28 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
                 }
     if cfg.label_noise:
         with clock("label_noise"):
-            noise, issues = _label_noise(originals, picked, data, learned, names)
+            proba = learned.proba
+            characters = sum(len(t) for texts, _ in data.values() for t in texts)
+            if proba and characters <= cfg.label_noise_characters:
+                chars = baseline_mod.character_proba(data["train"], evaluated, len(names), folds=cfg.cv_folds, seed=seed)
+                proba = {name: (proba[name] + chars[name]) / 2 for name in proba}
+            noise, issues = _label_noise(originals, picked, data, proba, names)
+            if proba is not learned.proba:
+                noise["models"] = ["words", "characters"]
+            elif "skipped" not in noise:
+                noise["models"] = ["words"]
     return baseline, noise, issues
 
 
 def _label_noise(originals: dict[str, Dataset], picked: dict[str, np.ndarray],
-                 data: dict[str, tuple[list[str], np.ndarray]], learned: baseline_mod.Learned,
+                 data: dict[str, tuple[list[str], np.ndarray]], proba_of: dict[str, np.ndarray],
                  names: list[str]) -> tuple[dict[str, Any], Dataset | None]:
-    """Confident learning on the pass's probabilities of every sampled row: the section and the
-    rows it flags (in split order)."""
-    if not learned.proba:
+    """Confident learning on every sampled row's probabilities (per split, from models that did
+    not see the row): the section and the rows it flags (in split order)."""
+    if not proba_of:
         return {"skipped": "a class has fewer than 2 rows"}, None
     order = list(originals)
-    proba = np.concatenate([learned.proba[name] for name in order])
+    proba = np.concatenate([proba_of[name] for name in order])
     labels = np.concatenate([data[name][1] for name in order])
     found = baseline_mod.confident_learning(proba, labels)
     flagged = found.pop("flagged")

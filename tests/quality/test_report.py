@@ -61,11 +61,17 @@ def test_planted_label_flips_are_the_rows_flagged() -> None:
     given = np.array(labels)
     for i in flipped:
         given[i] = (given[i] + 1 + rng.randrange(2)) % 3
-    proba = baseline.out_of_fold(texts, given, 3, folds=5, seed=1)
-    found = baseline.confident_learning(proba, given)
-    assert sorted(r for r, _, _ in found["flagged"]) == flipped
-    assert all(j == labels[r] for r, j, _ in found["flagged"])  # the likely label is the true one
-    assert found["noise_rate"] == pytest.approx(12 / 240, abs=0.02)
+    for characters in (False, True):  # the words alone, and averaged with the character model
+        proba = baseline.out_of_fold(texts, given, 3, folds=5, seed=1, characters=characters)
+        assert proba.shape == (240, 3) and np.allclose(proba.sum(axis=1), 1)
+        found = baseline.confident_learning(proba, given)
+        assert sorted(r for r, _, _ in found["flagged"]) == flipped
+        assert all(j == labels[r] for r, j, _ in found["flagged"])  # the likely label is the true one
+        assert found["noise_rate"] == pytest.approx(12 / 240, abs=0.02)
+    chars = baseline.character_proba((texts, given), {"test": (texts[:30], given[:30]), "validation": ([], given[:0])},
+                                     3, folds=5, seed=1)
+    assert list(chars) == ["train", "test", "validation"] and chars["validation"].shape == (0, 3)
+    assert (chars["test"].argmax(axis=1) == np.array(labels[:30])).mean() > 0.9  # fitted on all of train
 
 
 def test_text_stats_on_known_texts() -> None:
@@ -173,7 +179,7 @@ def test_demo_recipe_card_metadata_is_valid() -> None:
 def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
     folder, full = built
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
-    recipe["report"].update(token_sample=50, lexical_sample=100, max_model_rows=60)
+    recipe["report"].update(token_sample=50, lexical_sample=100, max_model_rows=60, label_noise_characters=0)
     (folder / "capped.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
     hf_ftbuilder.build(folder / "capped.yaml", output_dir=folder / "capped", progress=False)
     capped = json.loads((folder / "capped" / "quality.json").read_text())
@@ -191,6 +197,8 @@ def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
     # The noise estimate reads the baseline's rows: one pass serves both.
     assert capped["noise"]["labels"]["rows"] == sum(min(r, 60) for r in rows.values())
     assert full["noise"]["labels"]["rows"] == 300
+    # 300 short rows are well within label_noise_characters: the character model joins the words.
+    assert full["noise"]["labels"]["models"] == ["words", "characters"] and capped["noise"]["labels"]["models"] == ["words"]
 
 
 def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> None:
