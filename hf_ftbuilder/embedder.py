@@ -329,6 +329,14 @@ class Embedder:
     def dim(self) -> int:
         return self._step.dim
 
+    def load(self) -> Embedder:
+        """Load the model now where it runs in this process (the local engine; Ray's actors load
+        their own), rather than on the first text to embed: the report does it in a background
+        thread. Returns the embedder."""
+        if isinstance(self.engine or LocalEngine(), LocalEngine):
+            self._step.load()
+        return self
+
     def _embed(self, texts: Dataset, desc: str) -> np.ndarray:
         """Vectors of the ``text`` column of ``texts``, computed by the engine's model step."""
         engine = self.engine or LocalEngine()

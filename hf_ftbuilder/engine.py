@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ from .errors import ConfigError, MissingDependencyError
 from .memory import release_mapped_pages
 from .progress import step_bar
 
-__all__ = ["Engine", "LocalEngine", "RayEngine", "aside", "cores", "on_cores"]
+__all__ = ["Engine", "LocalEngine", "RayEngine", "aside", "cores", "in_background", "on_cores"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def on_cores(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], *, min_pe
     if workers < 2 or not _can_fork():
         return [fn(items)]
     global _range_input
+    _before_fork()
     _range_input = items
     try:
         bounds = [len(items) * k // workers for k in range(workers + 1)]
@@ -95,6 +96,32 @@ def on_cores(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], *, min_pe
 
 def _can_fork() -> bool:
     return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+
+
+_background: list[Future] = []  # work of in_background() a fork waits for
+
+
+def in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` in a thread of this process while the caller goes on; the future holds its
+    result (or its error).
+
+    For loading that is mostly single-threaded Python (importing torch and transformers, reading a
+    model: about 5 s), overlapped with the caller's own multi-threaded work (the baseline's fits,
+    which release the GIL). Every process this module forks later (:func:`on_cores`,
+    :func:`aside`, the local engine's map workers) waits for it first: a fork in the middle of an
+    import would give the child a half-imported module whose lock nobody there can release.
+    """
+    pool = ThreadPoolExecutor(1, thread_name_prefix="background")
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)
+    _background.append(future)
+    return future
+
+
+def _before_fork() -> None:
+    """Wait for :func:`in_background` work; its outcome stays for whoever reads its future."""
+    while _background:
+        wait([_background.pop()])
 
 
 @contextmanager
@@ -113,6 +140,7 @@ def aside(fn: Callable[..., Any], *args: Any) -> Iterator[Future]:
             done.set_exception(exc)
         yield done
         return
+    _before_fork()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         yield pool.submit(fn, *args)
 
@@ -201,6 +229,8 @@ class LocalEngine:
         fingerprint: str | None = None,
     ) -> Dataset:
         num_proc = self.num_cpus if self.num_cpus > 1 and ds.num_rows >= PARALLEL_MIN_ROWS else None
+        if num_proc:
+            _before_fork()
         with step_bar(self.progress):
             return ds.map(
                 _ReleasingPages(fn), batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,

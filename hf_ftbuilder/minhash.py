@@ -54,6 +54,7 @@ __all__ = [
     "signatures",
     "similar_pairs",
     "verify_pairs",
+    "word_bigram_hashes",
     "word_counts",
 ]
 
@@ -253,7 +254,16 @@ def _ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[
     return sums[relative <= last_start[text_of]], per_text
 
 
-def _long_text_tokens(text: str) -> np.ndarray:
+def _spans_at_least(code_points: np.ndarray, min_chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_token_spans`, keeping the runs of at least ``min_chars`` code points."""
+    starts, ends = _token_spans(code_points)
+    if min_chars > 1:
+        keep = ends - starts >= min_chars
+        starts, ends = starts[keep], ends[keep]
+    return starts, ends
+
+
+def _long_text_tokens(text: str, min_chars: int = 1) -> np.ndarray:
     """The token hashes of a text longer than a window, a window at a time.
 
     The work arrays of one pass take about 25 bytes a code point (1.3 GB for a 53 MB row); here
@@ -268,10 +278,44 @@ def _long_text_tokens(text: str) -> np.ndarray:
             found = _NON_WORD.search(text, end, min(n, end + _WINDOW))
             end = found.start() if found else min(n, end + _WINDOW)
         code_points, _ = _code_points([text[start:end]])
-        token_starts, token_ends = _token_spans(code_points)
+        token_starts, token_ends = _spans_at_least(code_points, min_chars)
         pieces.append(_token_hashes(code_points, token_starts, token_ends))
         start = end
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64)
+
+
+def _window_tokens(texts: Sequence[str], min_chars: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each window of texts: the hashes of their tokens of at least ``min_chars`` code points,
+    in order, and where each text's run of them starts (``len(window) + 1`` positions)."""
+    for window in _windows(texts):
+        if len(window) == 1 and len(window[0]) > _WINDOW:
+            tokens = _long_text_tokens(window[0], min_chars)
+            yield tokens, np.array([0, len(tokens)], dtype=np.int64)
+        else:
+            code_points, text_starts = _code_points(window)
+            starts, ends = _spans_at_least(code_points, min_chars)
+            yield _token_hashes(code_points, starts, ends), np.searchsorted(starts, text_starts)
+
+
+def word_bigram_hashes(texts: Sequence[str], min_chars: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The hashes of each text's ``\\w+`` tokens of at least ``min_chars`` code points and of each
+    pair of consecutive ones within a text, for a bag of words and bigrams: all values, and the text
+    each belongs to. With ``min_chars=2`` on lower-cased texts these are the terms of
+    scikit-learn's word analyzer with ``ngram_range=(1, 2)`` (its pattern ``\\b\\w\\w+\\b``), each
+    hashed from code points here instead of built as a Python string there
+    (tests/quality/test_report.py checks the counts against CountVectorizer's)."""
+    values, owners, at = [], [], 0
+    with np.errstate(over="ignore"):
+        for tokens, offsets in _window_tokens(texts, min_chars):
+            counts = np.diff(offsets)
+            owner = np.repeat(np.arange(at, at + len(counts)), counts)
+            paired = np.flatnonzero(owner[:-1] == owner[1:])
+            values += [tokens, _fmix64(tokens[paired] * _MIX[0] + tokens[paired + 1] * _MIX[1])]
+            owners += [owner, owner[paired]]
+            at += len(counts)
+    if not values:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(values), np.concatenate(owners)
 
 
 def shingle_hashes_batch(normalized: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -281,15 +325,7 @@ def shingle_hashes_batch(normalized: Sequence[str], ngram: int) -> tuple[np.ndar
         raise ValueError(f"ngram must be at most {len(_MIX)}; got {ngram}")
     values, counts = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
     with np.errstate(over="ignore"):
-        for texts in _windows(normalized):
-            if len(texts) == 1 and len(texts[0]) > _WINDOW:
-                tokens = _long_text_tokens(texts[0])
-                token_offsets = np.array([0, len(tokens)], dtype=np.int64)
-            else:
-                code_points, text_starts = _code_points(texts)
-                starts, ends = _token_spans(code_points)
-                tokens = _token_hashes(code_points, starts, ends)
-                token_offsets = np.searchsorted(starts, text_starts)
+        for tokens, token_offsets in _window_tokens(normalized):
             window_values, window_counts = _ngram_hashes(tokens, token_offsets, ngram)
             values.append(window_values)
             counts.append(window_counts)

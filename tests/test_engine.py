@@ -154,3 +154,40 @@ def test_execution_section_is_checked(tmp_path, write_recipe, capsys) -> None:
     path = write_recipe({**_recipe(tmp_path, 50), "execution": {"engine": "spark"}})
     assert main(["build", str(path), "--output", str(tmp_path / "out")]) == 2
     assert "execution.engine" in capsys.readouterr().err
+
+
+_LOADED_IN_BACKGROUND: dict[str, bool] = {}
+
+
+def _slow_load() -> str:
+    import time
+
+    time.sleep(0.5)  # long enough that a fork not waiting for it would see it unfinished
+    _LOADED_IN_BACKGROUND["done"] = True
+    return "loaded"
+
+
+def _failing_load() -> None:
+    raise ValueError("no such model")
+
+
+def _saw_the_load(items: list[int]) -> list[bool]:
+    return [_LOADED_IN_BACKGROUND.get("done", False) for _ in items]
+
+
+def test_a_fork_waits_for_background_loading(monkeypatch) -> None:
+    """Work handed to in_background (the report's model load) finishes before any process is
+    forked: each forked range sees it done, and its result or error stays in its future."""
+    monkeypatch.setattr(engine_mod, "cores", lambda: 2)
+    _LOADED_IN_BACKGROUND.clear()
+    failing = engine_mod.in_background(_failing_load)
+    loading = engine_mod.in_background(_slow_load)
+    seen = engine_mod.on_cores(_saw_the_load, list(range(10)), min_per_core=2)
+    assert len(seen) == 2 and all(all(part) for part in seen)
+    assert loading.result() == "loaded"
+    with pytest.raises(ValueError, match="no such model"):
+        failing.result()
+    _LOADED_IN_BACKGROUND.clear()
+    engine_mod.in_background(_slow_load)
+    with engine_mod.aside(_saw_the_load, [0]) as drawn:
+        assert drawn.result() == [True]

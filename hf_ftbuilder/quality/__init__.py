@@ -28,7 +28,8 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from ..arrow_cache import add_columns
 from ..config import Report
 from ..context import StageContext
 from ..embedder import Embedder
-from ..engine import Engine, LocalEngine
+from ..engine import Engine, LocalEngine, in_background
 from ..memory import release, release_mapped_pages
 from ..stats import StageStats
 from . import baseline as baseline_mod
@@ -118,31 +119,34 @@ def _value_counts(dd: DatasetDict, name: str, *, skip_empty: bool = True) -> Cou
     return out
 
 
-def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int, engine: Engine | None,
-          counted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict[str, int], np.ndarray]:
-    """Rows, characters, words and tokens of a split, and its words per row.
+def _row_counts(ds: Dataset, engine: Engine | None) -> tuple[np.ndarray, np.ndarray]:
+    """Characters and words of every row of a split, counted by the engine in batches."""
+    from datasets import Features
 
-    Characters and words are counted on every row (by the engine, in batches), unless ``counted``
-    brings them (characters and words per row: the lexical diversity read every row). Tokens
-    too when the split has at most ``token_sample`` rows; above that, on a seeded sample, scaled by
-    characters (tokens per character of the sample times the split's characters) and marked as
-    estimated.
+    counts = (engine or LocalEngine()).map(
+        ds.select_columns([schema.TEXT]), text_stats.row_stats_batch, remove_columns=[schema.TEXT],
+        features=Features({schema.CHARS: Value("int64"), schema.WORDS: Value("int64")}), desc="report: count words")
+    table = counts.with_format("arrow")[:]
+    return tuple(table.column(c).to_numpy(zero_copy_only=False) for c in (schema.CHARS, schema.WORDS))
+
+
+def _size(ds: Dataset, counts: tuple[np.ndarray, np.ndarray], tokenizer: str | None, token_sample: int, seed: int,
+          engine: Engine | None) -> dict[str, int]:
+    """Rows, characters, words and tokens of a split, from its rows' ``counts`` (characters and
+    words per row: :func:`_row_counts`, or the lexical diversity's when it read every row).
+
+    Tokens are counted on every row when the split has at most ``token_sample`` rows; above that,
+    on a seeded sample, scaled by characters (tokens per character of the sample times the split's
+    characters) and marked as estimated.
     """
     from datasets import Features
     from datasets.fingerprint import Hasher
 
     engine = engine or LocalEngine()
-    texts = ds.select_columns([schema.TEXT])
-    if counted is None:
-        counts = engine.map(texts, text_stats.row_stats_batch, remove_columns=[schema.TEXT],
-                            features=Features({schema.CHARS: Value("int64"), schema.WORDS: Value("int64")}),
-                            desc="report: count words")
-        table = counts.with_format("arrow")[:]
-        chars, words = (table.column(c).to_numpy(zero_copy_only=False) for c in (schema.CHARS, schema.WORDS))
-    else:
-        chars, words = counted
+    chars, words = counts
     out = {"rows": ds.num_rows, "characters": int(chars.sum()), "words": int(words.sum())}
     if tokenizer is not None:
+        texts = ds.select_columns([schema.TEXT])
         rows = _sample(np.zeros(ds.num_rows, dtype=np.int64), token_sample, seed, 0)
         sample = texts.select(rows) if len(rows) < ds.num_rows else texts
         tokens = engine.map_model(
@@ -157,7 +161,7 @@ def _size(ds: Dataset, tokenizer: str | None, token_sample: int, seed: int, engi
             out["tokens_estimated_from"] = len(rows)
         else:
             out["tokens"] = int(tokens.sum())
-    return out, words
+    return out
 
 
 @functools.cache
@@ -183,8 +187,16 @@ def _noise(stages: list[StageStats]) -> dict[str, Any]:
     return out
 
 
-def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, cache_dir: Path | None,
-                        engine: Engine | None) -> dict[str, Any]:
+def _diversity_embedder(cache_dir: Path | None, engine: Engine | None) -> Embedder:
+    """The semantic diversity's embedder, its model loaded.
+
+    128 tokens tell topics apart as well as 256 and halve the cost on long documents; bf16 (or
+    int8) as labelling's default: 300 scale-benchmark documents in 2.6 s instead of 7.1 s.
+    """
+    return Embedder(max_length=128, quantize="auto", cache_dir=cache_dir, progress=False, engine=engine).load()
+
+
+def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, embedder: Embedder) -> dict[str, Any]:
     """Mean pairwise cosine distance of a seeded sample's embeddings, and the clusters it covers."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -192,10 +204,7 @@ def _semantic_diversity(dd: DatasetDict, sample: int, seed: int, cache_dir: Path
     rng = np.random.default_rng(seed)
     total = sum(ds.num_rows for ds in dd.values())
     chosen = np.sort(rng.choice(total, size=min(sample, total), replace=False))
-    # 128 tokens tell topics apart as well as 256 and halve the cost on long documents; bf16 (or
-    # int8) as labelling's default: 300 scale-benchmark documents in 2.6 s instead of 7.1 s.
-    embedder = Embedder(max_length=128, quantize="auto", cache_dir=cache_dir, progress=False, engine=engine)
-    vectors = embedder.encode(_take(dd, chosen), desc="report: embed")
+    vectors = embedder.encode(_texts_at(dd, chosen), desc="report: embed")
     sims = vectors @ vectors.T
     n = len(vectors)
     mean_distance = float(1 - (sims.sum() - np.trace(sims)) / (n * (n - 1))) if n > 1 else 0.0
@@ -259,6 +268,18 @@ def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
     return joined
 
 
+def _texts_at(splits: dict[str, Dataset], positions: np.ndarray) -> list[str]:
+    """The texts of :func:`_take`'s rows, read from each split where they are: no joined copy
+    of the rows is written (10,000 rows of 2 KB took 1.3 s to copy)."""
+    texts, start = [], 0
+    for ds in splits.values():
+        local = positions[(positions >= start) & (positions < start + ds.num_rows)] - start
+        if len(local):
+            texts += _texts_of(ds, local)
+        start += ds.num_rows
+    return texts
+
+
 def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
     chosen = ds.select(rows).with_format("arrow").select_columns([schema.TEXT, schema.LABEL])[:]
     texts, labels = chosen.column(schema.TEXT).to_pylist(), chosen.column(schema.LABEL).to_numpy().astype(np.int64)
@@ -285,8 +306,10 @@ class _Clock:
 
 
 def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
-                  engine: Engine | None, clock: _Clock) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
-    """The baseline section, the label-noise section and the rows it flags.
+                  engine: Engine | None, clock: _Clock,
+                  on_counted: Callable[[], Any]) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+    """The baseline section, the label-noise section and the rows it flags (``on_counted``: see
+    :func:`.baseline.learn`).
 
     Both come from one pass of TF-IDF + logistic regression (:func:`.baseline.learn`) over at
     most ``cfg.max_model_rows`` rows of each split (seeded, stratified samples), so their cost stops
@@ -306,7 +329,8 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
         picked = {name: _sample(_labels(ds), cfg.max_model_rows, seed, cfg.cv_folds) for name, ds in originals.items()}
         data = {name: _texts_and_labels(ds, picked[name]) for name, ds in originals.items()}
         evaluated = {n: v for n, v in data.items() if n != "train"}
-        learned = baseline_mod.learn(data["train"], evaluated, names, folds=cfg.cv_folds, seed=seed)
+        learned = baseline_mod.learn(data["train"], evaluated, names, folds=cfg.cv_folds, seed=seed,
+                                     on_counted=on_counted)
     if cfg.baseline:
         baseline["tfidf_logreg"] = {"rows": {n: len(y) for n, (_, y) in data.items()},
                                     "cross_validation": learned.cross_validation, "splits": learned.splits}
@@ -412,10 +436,12 @@ def _many_sample(sets: list[list[int]], counts: np.ndarray, cap: int, seed: int,
 
 
 def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
-                       engine: Engine | None,
-                       clock: _Clock) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+                       engine: Engine | None, clock: _Clock,
+                       on_counted: Callable[[], Any]) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline and label-noise sections with several labels per row: one-vs-rest TF-IDF +
-    logistic regression, its folds made by iterative stratification (:mod:`.baseline`)."""
+    logistic regression, its folds made by iterative stratification (:mod:`.baseline`). Nothing
+    here forks a process, so ``on_counted`` is called first."""
+    on_counted()
     k = len(names)
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
@@ -550,7 +576,7 @@ def report(
     total_rows = sum(ds.num_rows for ds in dd.values())
     with clock("lexical_diversity"):
         lexical = _sample(np.zeros(total_rows, dtype=np.int64), cfg.lexical_sample, seed, 0)
-        texts = _column(_take(dd, lexical), schema.TEXT)
+        texts = _texts_at(dd, lexical)
         lexical_figures, words = text_stats.lexical(texts)
         # Every row read (at most lexical_sample rows): their characters and words are the size
         # figure's counts, and no second pass over the rows counts them again.
@@ -561,23 +587,33 @@ def report(
             counted = {name: (chars[a:b], words[a:b]) for name, a, b in zip(dd, bounds, bounds[1:])}
         del texts
     with clock("size"):
-        sized = {name: _size(ds, tokenizer, cfg.token_sample, seed, engine, counted and counted[name])
-                 for name, ds in dd.items()}
+        counts = counted or {name: _row_counts(ds, engine) for name, ds in dd.items()}
+        # scikit-learn is imported (2-3 s of single-threaded Python) while the tokenizer's threads
+        # count, which release the GIL; the baseline then finds it imported. No fork until it is.
+        if tokenizer is not None and (cfg.baseline or cfg.label_noise):
+            in_background(baseline_mod.import_models)
+        per_split = {name: _size(ds, counts[name], tokenizer, cfg.token_sample, seed, engine) for name, ds in dd.items()}
         release()  # the pages every row's count read, before a model is loaded on top of them
-    per_split = {name: figures for name, (figures, _) in sized.items()}
     sections["size"] = {"splits": per_split,
                         "total": {k: sum(s.get(k, 0) for s in per_split.values())
                                   for k in ("rows", "characters", "words", "tokens") if k in per_split[next(iter(per_split))]}}
     if tokenizer is not None:
         sections["size"]["tokenizer"] = tokenizer
-    sections["lengths"] = text_stats.length_summary(np.concatenate([words for _, words in sized.values()]))
+    sections["lengths"] = text_stats.length_summary(np.concatenate([words for _, words in counts.values()]))
     sections["diversity"] = lexical_figures
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
-    if cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out and not peek:
-        with clock("semantic_diversity"):
-            sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, cache_dir, engine)
-            release()  # the embedding model's memory, before the baseline's matrices
+    semantic = bool(cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out and not peek)
+    # The embedding model loads in a background thread once the baseline has counted its rows: the
+    # imports are single-threaded Python, the fits release the GIL, and the two overlap (the
+    # import's seconds then count in the baseline's figure). Without a baseline, or with the
+    # embedding baseline loading its own model meanwhile, it loads here, later.
+    loading: list[Future] = []
+
+    def load_embedder() -> None:
+        if semantic and not cfg.embedding_baseline and not loading:
+            loading.append(in_background(_diversity_embedder, cache_dir, engine))
+
     languages = _value_counts(dd, schema.LANGUAGE)
     if languages:
         sections["languages"] = dict(languages.most_common())
@@ -614,7 +650,7 @@ def report(
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
-        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine, clock)
+        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine, clock, load_embedder)
         release()
         if baseline:
             sections["baseline"] = baseline
@@ -622,6 +658,12 @@ def report(
             sections["noise"]["labels"] = noise
         if issues is not None:
             review["label_issues"] = issues
+    if semantic:
+        with clock("semantic_diversity"):
+            embedder = loading[0].result() if loading else _diversity_embedder(cache_dir, engine)
+            sections["diversity"]["semantic"] = _semantic_diversity(dd, cfg.diversity_sample, seed, embedder)
+            del embedder
+            release()
     if peeked:
         sections["peek"] = {"left_out": peeked}
     if left_out:

@@ -202,18 +202,43 @@ def test_capped_report_reads_seeded_samples_of_the_stated_size(built) -> None:
 
 
 def test_long_texts_are_counted_lazily_with_the_same_figures(monkeypatch) -> None:
-    from hf_ftbuilder.quality import baseline
+    from hf_ftbuilder import minhash
 
     rng = random.Random(0)
     vocab = ["Hello", "world", "DATA", "sets", "are", "fine", "x", "déjà-vu", "a1", "İstanbul"]
     texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 400))) for _ in range(200)]
     counts, stats = baseline._counts(texts), text_stats.diversity(texts)
     words = [text_stats.word_count(t) for t in texts]
-    monkeypatch.setattr(baseline, "_LONG_TEXT", 0)  # every text takes the lazy path
-    monkeypatch.setattr(text_stats, "_LONG_TEXT", 0)
+    monkeypatch.setattr(minhash, "_WINDOW", 64)  # most texts are read a window at a time
+    monkeypatch.setattr(text_stats, "_LONG_TEXT", 0)  # every text takes the lazy path
     assert (baseline._counts(texts) != counts).nnz == 0 and counts.nnz > 1000
     assert text_stats.diversity(texts) == stats
     assert [text_stats.word_count(t) for t in texts] == words
+
+
+def test_term_counts_are_count_vectorizers_with_hashed_columns() -> None:
+    """The baseline's counts are CountVectorizer's word 1-2-gram counts, each term in the column
+    its hash gives: exactly, on text with one-letter words, digits, underscores, accents, a
+    combining mark, title case, "İ", Greek final sigma and CJK."""
+    import scipy.sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from hf_ftbuilder import minhash
+
+    rng = random.Random(4)
+    vocab = ["İstanbul", "aİb", "x", "y", "ab_c", "déjà-vu", "ÉCOLE", "12", "3", "a1", "ǅungla", "Straße", "ΣΊΣΥΦΟΣ",
+             "東京", "タワー", "e\u0301te", "Hello,", "world.", "THE", "the", "(and)", "don't", "\u00a0", "--", "\n"]
+    texts = ["", "a b c", *(" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 60))) for _ in range(300))]
+    reference = CountVectorizer(ngram_range=(1, 2))
+    expected = reference.fit_transform(texts)
+    terms = reference.get_feature_names_out()
+    # A term alone is one text: its last hash is its bigram's (or its word's, for a word).
+    columns = [int(minhash.word_bigram_hashes([t])[0][-1] & np.uint64(baseline._HASHED_FEATURES - 1)) for t in terms]
+    to_columns = scipy.sparse.csr_matrix((np.ones(len(terms)), (np.arange(len(terms)), columns)),
+                                         shape=(len(terms), baseline._HASHED_FEATURES))
+    counts = baseline._counts(texts)
+    assert len(terms) > 300 and counts.has_canonical_format
+    assert (expected @ to_columns != counts).nnz == 0
 
 
 def test_counts_and_fits_on_two_cores_equal_one_core(monkeypatch) -> None:
@@ -286,7 +311,7 @@ def test_each_figures_cost_is_in_the_run_section(built) -> None:
     _, q = built
     report = q["run"]["report"]
     # The full default report of a column-labelled build: every figure it computed, timed.
-    assert list(report) == ["lexical_diversity", "size", "semantic_diversity", "baseline", "label_noise"]
+    assert list(report) == ["lexical_diversity", "size", "baseline", "label_noise", "semantic_diversity"]
     assert all(entry["seconds"] >= 0 for entry in report.values())
     assert sum(entry["seconds"] for entry in report.values()) <= q["run"]["stage_seconds"]["report"]
     assert q["stages"][-1]["name"] == "report" and "seconds" not in q["stages"][-1]  # times stay out of the stages
