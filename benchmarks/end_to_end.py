@@ -53,8 +53,11 @@ TEXT_DEDUP = dedup_benchmark.PEERS["text-dedup"][0] / "bin" / "python"
 
 def _env(folder: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # Each tool as a person runs it: no thread settings (TOKENIZERS_PARALLELISM=false here once made
+    # the report's token counts use one core of two).
     env.update({"HF_DATASETS_CACHE": str(folder / "hf-cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-                "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": ""})
+                "PYTHONPATH": ""})
+    env.pop("TOKENIZERS_PARALLELISM", None)
     return env
 
 
