@@ -272,12 +272,13 @@ def test_tokens_counted_by_tokenizers_alone_are_autotokenizers_counts() -> None:
     counts (its normaliser, pre-tokeniser and vocabulary are the file's)."""
     from transformers import AutoTokenizer
 
+    from hf_ftbuilder import schema
     from hf_ftbuilder.embedder import resolve_model
 
     texts = ["İstanbul ß ﬁ Ǆ 日本語 😀 e\u0301", "", "  ", "HELLO wOrLd, don't!", "x" * 3000,
              "naïve café — “quoted” 12,345.67 #tag @user http://example.com/a?b=c"]
-    mine = [len(e) for e in text_stats.token_counter("sentence-transformers/all-MiniLM-L6-v2")
-            .encode_batch(texts, add_special_tokens=False)]
+    # The report's own step: the Rust tokenizer's encode_batch_fast, as the report counts.
+    mine = text_stats.TokenCounts("sentence-transformers/all-MiniLM-L6-v2")({schema.TEXT: texts})[schema.TOKENS]
     theirs = AutoTokenizer.from_pretrained(resolve_model(None))(texts, add_special_tokens=False)["input_ids"]
     assert mine == [len(ids) for ids in theirs] == [9, 0, 0, 7, 1, 28]  # a word over 100 characters is one [UNK]
 
