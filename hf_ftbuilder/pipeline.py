@@ -362,7 +362,13 @@ def _export_asked(recipe: Recipe, fmt: str, path: Path, build_dir: Path) -> list
     names = list(recipe.label.labels or [])
     index = {n: i for i, n in enumerate(names)}
     suggested = table.column("suggested_label").to_pylist()
-    suggestions = (np.array([index.get(s, 0) for s in suggested]),
+    # A row the model had no label for is exported without a suggestion; a label the recipe no
+    # longer has means the file is from a build of other labels, and is not guessed at.
+    stale = sorted({s for s in suggested if s is not None and s not in index})
+    if stale:
+        raise ConfigError(f"label export --ask: {asked} suggests {', '.join(map(repr, stale))}, not among "
+                          f"{recipe.name}'s labels; build it again with these labels first")
+    suggestions = (np.array([index[s] if s is not None else -1 for s in suggested], dtype=np.int64),
                    table.column(schema.LABEL_SCORE).to_numpy(zero_copy_only=False))
     written = manual.export_tasks(path, fmt, ids=table.column(schema.ID).to_pylist(),
                                   texts=table.column(schema.TEXT).to_pylist(), names=names, suggestions=suggestions,

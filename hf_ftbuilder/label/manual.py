@@ -106,8 +106,8 @@ def export_tasks(
     """Write annotation tasks; returns the files written (Label Studio also gets its interface XML).
 
     Args:
-        suggestions: a model's label index and score per row, or with ``many`` its label indices
-            and their scores per row.
+        suggestions: a model's label index and score per row (an index below 0: no suggestion for
+            that row), or with ``many`` its label indices and their scores per row.
         many: several labels per row: annotators fill ``labels`` (a list in JSONL, a string cut at
             ``delimiter`` in CSV, several choices in Label Studio).
     """
@@ -121,9 +121,11 @@ def export_tasks(
             if many:
                 row["suggestion"] = [names[int(j)] for j in suggestions[0][k]]
                 row["suggestion_score"] = [round(float(v), 4) for v in suggestions[1][k]]
-            else:
-                row["suggestion"] = names[int(suggestions[0][k])]
+            elif (j := int(suggestions[0][k])) >= 0:
+                row["suggestion"] = names[j]
                 row["suggestion_score"] = round(float(suggestions[1][k]), 4)
+            else:
+                row["suggestion"] = row["suggestion_score"] = None
         rows.append(row)
     written = [path]
     if fmt == "csv":
@@ -141,7 +143,7 @@ def export_tasks(
         tasks = []
         for r in rows:
             task: dict[str, Any] = {"data": {"id": r["id"], "text": r["text"]}}
-            chosen = r.get("suggestion") if many else [r["suggestion"]] if "suggestion" in r else None
+            chosen = r.get("suggestion") if many else [r["suggestion"]] if r.get("suggestion") is not None else None
             if chosen:
                 # Several labels: the prediction is as sure as its least sure label.
                 score = min(r["suggestion_score"]) if many else r["suggestion_score"]

@@ -152,3 +152,43 @@ def test_ask_with_manual_needs_a_model(tmp_path: Path, write_recipe) -> None:
                          "label": {"method": "manual", "labels": ["a", "b"], "ask": 5}})
     with pytest.raises(ConfigError, match=r"label: .*ask needs a model to choose rows with: set suggest"):
         hf_ftbuilder.load_config(path)
+
+
+def test_asked_rows_without_a_suggestion_export_none_and_stale_labels_stop(tmp_path: Path, capsys) -> None:
+    """A row the model had no label for is exported with no suggestion (never label 0's), and an
+    ask file whose suggestions the recipe's labels lack stops the export with one line."""
+    import numpy as np
+    import pyarrow as pa
+
+    from hf_ftbuilder.label.manual import export_tasks
+
+    names = ["alpha", "beta"]
+    suggestions = (np.array([1, -1]), np.array([0.9, np.nan]))
+    export_tasks(tmp_path / "t.jsonl", "jsonl", ids=["a", "b"], texts=["x", "y"], names=names, suggestions=suggestions)
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [(r["suggestion"], r["suggestion_score"]) for r in rows] == [("beta", 0.9), (None, None)]
+    export_tasks(tmp_path / "t.csv", "csv", ids=["a", "b"], texts=["x", "y"], names=names, suggestions=suggestions)
+    with (tmp_path / "t.csv").open(newline="") as fh:
+        assert [(r["suggestion"], r["suggestion_score"]) for r in csv.DictReader(fh)] == [("beta", "0.9"), ("", "")]
+    export_tasks(tmp_path / "t.json", "label-studio", ids=["a", "b"], texts=["x", "y"], names=names,
+                 suggestions=suggestions)
+    tasks = json.loads((tmp_path / "t.json").read_text())
+    assert tasks[0]["predictions"][0]["result"][0]["value"]["choices"] == ["beta"] and "predictions" not in tasks[1]
+
+    recipe = _project(tmp_path)
+    build = tmp_path / "built"
+    (build / "review").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["r1", "r2"], "text": ["one", "two"], "suggested_label": ["beta", None],
+                             "label_score": pa.array([0.8, None], pa.float32()), "why": ["doubt", "random"]}),
+                   build / "review" / "ask.parquet")
+    assert main(["label", "export", str(recipe), "--ask", "--build", str(build), "--format", "jsonl"]) == 0
+    tasks = [json.loads(line) for line in (tmp_path / "asked-ask.jsonl").read_text().splitlines()]
+    assert [(t["id"], t["suggestion"]) for t in tasks] == [("r1", "beta"), ("r2", None)]
+    pq.write_table(pa.table({"id": ["r1"], "text": ["one"], "suggested_label": ["gamma"],
+                             "label_score": pa.array([0.8], pa.float32()), "why": ["doubt"]}),
+                   build / "review" / "ask.parquet")
+    capsys.readouterr()
+    assert main(["label", "export", str(recipe), "--ask", "--build", str(build), "--format", "jsonl"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'gamma'" in err and "build it again" in err
+    assert [json.loads(line)["id"] for line in (tmp_path / "asked-ask.jsonl").read_text().splitlines()] == ["r1", "r2"]
