@@ -42,7 +42,7 @@ from .errors import ConfigError, MissingDependencyError
 from .memory import release_mapped_pages
 from .progress import step_bar
 
-__all__ = ["Engine", "LocalEngine", "RayEngine", "aside", "cores", "in_background", "on_cores"]
+__all__ = ["Engine", "LocalEngine", "RayEngine", "aside", "cores", "in_background", "on_cores", "settle"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,15 @@ def on_cores(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], *, min_pe
     workers = min(cores(), len(items) // max(min_per_core, 1))
     if workers < 2 or not _can_fork():
         return [fn(items)]
+    bounds = [len(items) * k // workers for k in range(workers + 1)]
+    if _background_running():
+        # A fork now could catch an import of in_background() half done: the ranges run in threads
+        # instead (numpy releases the GIL for most of their work), beside it rather than after it.
+        with ThreadPoolExecutor(workers, thread_name_prefix="range") as threads:
+            return list(threads.map(lambda ab: fn(items[ab[0] : ab[1]]), zip(bounds, bounds[1:])))
     global _range_input
-    _before_fork()
     _range_input = items
     try:
-        bounds = [len(items) * k // workers for k in range(workers + 1)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             return list(pool.map(_run_range, [(fn, a, b) for a, b in zip(bounds, bounds[1:])]))
     finally:
@@ -105,11 +109,13 @@ def in_background(fn: Callable[..., Any], *args: Any) -> Future:
     """``fn(*args)`` in a thread of this process while the caller goes on; the future holds its
     result (or its error).
 
-    For loading that is mostly single-threaded Python (importing torch and transformers, reading a
-    model: about 5 s), overlapped with the caller's own multi-threaded work (the baseline's fits,
-    which release the GIL). Every process this module forks later (:func:`on_cores`,
-    :func:`aside`, the local engine's map workers) waits for it first: a fork in the middle of an
-    import would give the child a half-imported module whose lock nobody there can release.
+    For loading that is mostly single-threaded Python (importing scikit-learn, torch and
+    transformers, reading a model), overlapped with the caller's own work that releases the GIL
+    (token counts, term counts, the baseline's fits). No process is forked while it runs: a fork
+    in the middle of an import would give the child a half-imported module whose lock nobody there
+    can release. :func:`on_cores` runs its ranges in threads meanwhile; :func:`aside` and the
+    local engine's map workers wait for it (:func:`settle`). Meanwhile the caller must not run
+    code that reads the modules being imported (see :func:`settle`).
     """
     pool = ThreadPoolExecutor(1, thread_name_prefix="background")
     future = pool.submit(fn, *args)
@@ -118,8 +124,18 @@ def in_background(fn: Callable[..., Any], *args: Any) -> Future:
     return future
 
 
-def _before_fork() -> None:
-    """Wait for :func:`in_background` work; its outcome stays for whoever reads its future."""
+def _background_running() -> bool:
+    _background[:] = [future for future in _background if not future.done()]
+    return bool(_background)
+
+
+def settle() -> None:
+    """Wait for :func:`in_background` work; its outcome stays for whoever reads its future.
+
+    Forks call it first. So must code that may meet a module the background work is still
+    importing: datasets' fingerprint hashing reads ``transformers`` and ``torch`` attributes as
+    soon as they are in ``sys.modules``, and a half-imported module lacks them.
+    """
     while _background:
         wait([_background.pop()])
 
@@ -140,7 +156,7 @@ def aside(fn: Callable[..., Any], *args: Any) -> Iterator[Future]:
             done.set_exception(exc)
         yield done
         return
-    _before_fork()
+    settle()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         yield pool.submit(fn, *args)
 
@@ -230,7 +246,7 @@ class LocalEngine:
     ) -> Dataset:
         num_proc = self.num_cpus if self.num_cpus > 1 and ds.num_rows >= PARALLEL_MIN_ROWS else None
         if num_proc:
-            _before_fork()
+            settle()
         with step_bar(self.progress):
             return ds.map(
                 _ReleasingPages(fn), batched=True, batch_size=batch_size, fn_kwargs=fn_kwargs, features=features,

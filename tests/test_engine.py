@@ -175,19 +175,27 @@ def _saw_the_load(items: list[int]) -> list[bool]:
     return [_LOADED_IN_BACKGROUND.get("done", False) for _ in items]
 
 
-def test_a_fork_waits_for_background_loading(monkeypatch) -> None:
-    """Work handed to in_background (the report's model load) finishes before any process is
-    forked: each forked range sees it done, and its result or error stays in its future."""
+def _pids(items: list[int]) -> list[int]:
+    return [os.getpid() for _ in items]
+
+
+def test_no_fork_while_loading_in_the_background(monkeypatch) -> None:
+    """Work handed to in_background (the report's model loads) never has a process forked beside
+    it: on_cores runs its ranges in threads meanwhile (same results), aside and settle wait for it,
+    and its result or error stays in its future."""
     monkeypatch.setattr(engine_mod, "cores", lambda: 2)
     _LOADED_IN_BACKGROUND.clear()
     failing = engine_mod.in_background(_failing_load)
     loading = engine_mod.in_background(_slow_load)
-    seen = engine_mod.on_cores(_saw_the_load, list(range(10)), min_per_core=2)
-    assert len(seen) == 2 and all(all(part) for part in seen)
+    assert engine_mod.on_cores(_pids, list(range(10)), min_per_core=2) == [[os.getpid()] * 5] * 2  # threads
+    with engine_mod.aside(_saw_the_load, [0]) as drawn:
+        assert drawn.result() == [True]  # the fork waited for the load
     assert loading.result() == "loaded"
     with pytest.raises(ValueError, match="no such model"):
         failing.result()
+    forked = engine_mod.on_cores(_pids, list(range(10)), min_per_core=2)
+    assert len(forked) == 2 and os.getpid() not in {pid for part in forked for pid in part}
     _LOADED_IN_BACKGROUND.clear()
     engine_mod.in_background(_slow_load)
-    with engine_mod.aside(_saw_the_load, [0]) as drawn:
-        assert drawn.result() == [True]
+    engine_mod.settle()
+    assert _LOADED_IN_BACKGROUND == {"done": True}

@@ -45,7 +45,7 @@ from ..arrow_cache import add_columns
 from ..config import Report
 from ..context import StageContext
 from ..embedder import Embedder
-from ..engine import Engine, LocalEngine, in_background
+from ..engine import Engine, LocalEngine, in_background, settle
 from ..memory import release, release_mapped_pages
 from ..stats import StageStats
 from . import baseline as baseline_mod
@@ -331,6 +331,10 @@ def _learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cac
         evaluated = {n: v for n, v in data.items() if n != "train"}
         learned = baseline_mod.learn(data["train"], evaluated, names, folds=cfg.cv_folds, seed=seed,
                                      on_counted=on_counted)
+        # What on_counted started beside the fits ends here, before anything below fingerprints a
+        # dataset: datasets' hashing reads transformers' attributes once it is in sys.modules, and
+        # a half-imported transformers has none (the fingerprint would silently be random).
+        settle()
     if cfg.baseline:
         baseline["tfidf_logreg"] = {"rows": {n: len(y) for n, (_, y) in data.items()},
                                     "cross_validation": learned.cross_validation, "splits": learned.splits}
@@ -439,9 +443,9 @@ def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int
                        engine: Engine | None, clock: _Clock,
                        on_counted: Callable[[], Any]) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline and label-noise sections with several labels per row: one-vs-rest TF-IDF +
-    logistic regression, its folds made by iterative stratification (:mod:`.baseline`). Nothing
-    here forks a process, so ``on_counted`` is called first."""
-    on_counted()
+    logistic regression, its folds made by iterative stratification (:mod:`.baseline`).
+    ``on_counted`` is not called: these steps select rows (fingerprinting datasets) all along, which
+    must not meet a model half-loaded in the background (see :func:`_learnability`)."""
     k = len(names)
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
@@ -604,10 +608,10 @@ def report(
     if total_rows > cfg.lexical_sample:
         sections["diversity"]["sample"] = len(lexical)
     semantic = bool(cfg.diversity_sample and total_rows > 2 and "semantic_diversity" not in left_out and not peek)
-    # The embedding model loads in a background thread once the baseline has counted its rows: the
+    # The embedding model loads in a background thread while the baseline's models fit: the
     # imports are single-threaded Python, the fits release the GIL, and the two overlap (the
-    # import's seconds then count in the baseline's figure). Without a baseline, or with the
-    # embedding baseline loading its own model meanwhile, it loads here, later.
+    # import's seconds then count in the baseline's figure). Without a single-label baseline, or
+    # with the embedding baseline loading its own model, it loads here, later.
     loading: list[Future] = []
 
     def load_embedder() -> None:

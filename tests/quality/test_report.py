@@ -316,3 +316,13 @@ def test_each_figures_cost_is_in_the_run_section(built) -> None:
     assert all(entry["seconds"] >= 0 for entry in report.values())
     assert sum(entry["seconds"] for entry in report.values()) <= q["run"]["stage_seconds"]["report"]
     assert q["stages"][-1]["name"] == "report" and "seconds" not in q["stages"][-1]  # times stay out of the stages
+
+
+def test_scikit_learn_loaded_in_the_background_brings_no_module_datasets_hashing_reads() -> None:
+    """The report imports scikit-learn in a background thread while the token counts fingerprint
+    datasets; datasets' hashing reads these modules' attributes once they are in sys.modules, so
+    a scikit-learn that imported one of them would make fingerprints random mid-import."""
+    code = ("import sys; from hf_ftbuilder.quality import baseline; baseline.import_models(); "
+            "print([m for m in ('regex', 'spacy', 'tiktoken', 'torch', 'transformers') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
