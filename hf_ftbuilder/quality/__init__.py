@@ -247,6 +247,17 @@ def _sample(labels: np.ndarray, cap: int, seed: int, min_per_class: int) -> np.n
     return np.sort(np.concatenate(picked))
 
 
+def _per_split(splits: dict[str, Dataset], positions: np.ndarray) -> Iterator[tuple[Dataset, np.ndarray]]:
+    """Each split holding some of ``positions`` (sorted, over the splits read one after another),
+    with those positions counted from the split's first row."""
+    start = 0
+    for ds in splits.values():
+        local = positions[(positions >= start) & (positions < start + ds.num_rows)] - start
+        if len(local):
+            yield ds, local
+        start += ds.num_rows
+
+
 def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
     """The rows at ``positions`` (sorted) of the splits read one after another, as one dataset.
 
@@ -255,12 +266,7 @@ def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
     """
     from datasets import concatenate_datasets
 
-    parts, start = [], 0
-    for ds in splits.values():
-        local = positions[(positions >= start) & (positions < start + ds.num_rows)] - start
-        if len(local):
-            parts.append(ds.select(local) if len(local) < ds.num_rows else ds)
-        start += ds.num_rows
+    parts = [ds.select(local) if len(local) < ds.num_rows else ds for ds, local in _per_split(splits, positions)]
     if len(parts) == 1:
         return parts[0]
     joined = concatenate_datasets([p.flatten_indices() if p._indices is not None else p for p in parts])
@@ -271,13 +277,7 @@ def _take(splits: dict[str, Dataset], positions: np.ndarray) -> Dataset:
 def _texts_at(splits: dict[str, Dataset], positions: np.ndarray) -> list[str]:
     """The texts of :func:`_take`'s rows, read from each split where they are: no joined copy
     of the rows is written (10,000 rows of 2 KB took 1.3 s to copy)."""
-    texts, start = [], 0
-    for ds in splits.values():
-        local = positions[(positions >= start) & (positions < start + ds.num_rows)] - start
-        if len(local):
-            texts += _texts_of(ds, local)
-        start += ds.num_rows
-    return texts
+    return [text for ds, local in _per_split(splits, positions) for text in _texts_of(ds, local)]
 
 
 def _texts_and_labels(ds: Dataset, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -440,12 +440,12 @@ def _many_sample(sets: list[list[int]], counts: np.ndarray, cap: int, seed: int,
 
 
 def _many_learnability(dd: DatasetDict, names: list[str], cfg: Report, seed: int, cache_dir: Path | None,
-                       engine: Engine | None, clock: _Clock,
-                       on_counted: Callable[[], Any]) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
+                       engine: Engine | None,
+                       clock: _Clock) -> tuple[dict[str, Any], dict[str, Any], Dataset | None]:
     """The baseline and label-noise sections with several labels per row: one-vs-rest TF-IDF +
-    logistic regression, its folds made by iterative stratification (:mod:`.baseline`).
-    ``on_counted`` is not called: these steps select rows (fingerprinting datasets) all along, which
-    must not meet a model half-loaded in the background (see :func:`_learnability`)."""
+    logistic regression, its folds made by iterative stratification (:mod:`.baseline`). No model
+    loads beside it: these steps select rows (fingerprinting datasets) all along, which must not
+    meet a half-imported transformers (see :func:`_learnability`)."""
     k = len(names)
     originals = {name: ds.filter(lambda a: a is None, input_columns=schema.AUGMENTED_FROM)
                  if schema.AUGMENTED_FROM in ds.column_names else ds for name, ds in dd.items()}
@@ -644,7 +644,7 @@ def report(
             "all": text_stats.balance({k: total.get(k, 0) for k in names}),
             "splits": {s: text_stats.balance(e["label_counts"]) for s, e in splits.items()},
         }
-        learnability = _learnability
+        learnability = functools.partial(_learnability, on_counted=load_embedder)
     elif (names := _many_names(first)) is not None:
         sections.update(_many_label_sections(dd, names, splits, label_stage))
         learnability = _many_learnability
@@ -654,7 +654,7 @@ def report(
             "sources": {str(k): v for k, v in sorted(sources.items(), key=lambda kv: str(kv[0]))},
             "score_histogram": (label_stage.details.get("score_histogram", {}) if label_stage else {}),
         }
-        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine, clock, load_embedder)
+        baseline, noise, issues = learnability(dd, names, cfg, seed, cache_dir, engine, clock)
         release()
         if baseline:
             sections["baseline"] = baseline
